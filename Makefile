@@ -1,0 +1,38 @@
+# The two commands a new user needs: `make demo` and `make test`.
+.PHONY: demo test venv engine images sanity units integration testbed-up testbed-down bench clean
+
+demo:  ## run playbooks/demo.yml on the local Docker engine (sets up everything first)
+	scripts/demo.sh
+
+test:  ## every test: sanity, units, integration against a real engine and registries, bench smoke
+	scripts/test.sh
+
+venv:
+	scripts/bootstrap.sh
+
+engine: venv
+	scripts/engine.sh
+
+images: engine
+	scripts/build_images.sh
+
+testbed-up: images
+	. .state/engine.env && .venv/bin/python tests/testbed/testbed.py up
+
+testbed-down:
+	.venv/bin/python tests/testbed/testbed.py down
+
+sanity: venv
+	scripts/ansible-test.sh sanity --python 3.11 --requirements
+
+units: venv
+	scripts/ansible-test.sh units --python 3.11 --requirements
+
+integration: testbed-up
+	scripts/ansible-test.sh integration --python 3.11 --local
+
+bench: images
+	. .state/engine.env && .venv/bin/python benchmarks/run.py
+
+clean:
+	rm -rf tests/output benchmarks/work

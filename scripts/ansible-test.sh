@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs ansible-test on this checkout. ansible-test needs the collection at
+# .../ansible_collections/dockhand/registry, so each run copies the tree into a
+# fresh folder of that shape outside the checkout (with community.docker, a
+# declared dependency, beside it) and runs there; tests/output is copied back.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+[ -f "$ENGINE_ENV_FILE" ] && . "$ENGINE_ENV_FILE" && export DOCKER_HOST
+
+ANSIBLE_WHEEL_VERSION=12.3.0   # the 'ansible' package that bundles community.docker 4.x
+collections_root=$(mktemp -d "${TMPDIR:-/tmp}/dockhand-ac.XXXXXX")
+trap 'rm -rf "$collections_root"' EXIT
+"$REPO_ROOT/scripts/dependencies.sh" "$collections_root" "$ANSIBLE_WHEEL_VERSION"
+
+target=$collections_root/ansible_collections/dockhand/registry
+mkdir -p "$target"
+tar -C "$REPO_ROOT" --exclude=./.venv --exclude=./.state --exclude=./.git --exclude=./tests/output \
+  --exclude=./benchmarks/work --exclude='__pycache__' -cf - . | tar -C "$target" -xf -
+# ansible-test only considers files git knows about when the tree is a git checkout;
+# a plain copy makes it consider everything, so drop what git ignores.
+(cd "$REPO_ROOT" && git ls-files --others --ignored --exclude-standard --directory -z 2>/dev/null) \
+  | (cd "$target" && xargs -0 -r rm -rf -- 2>/dev/null || true)
+[ -f "$REPO_ROOT/tests/integration/integration_config.yml" ] && \
+  cp "$REPO_ROOT/tests/integration/integration_config.yml" "$target/tests/integration/"
+
+# ansible-test's managed venvs download a get-pip script from a host this machine cannot
+# reach; a stand-in bootstraps pip with ensurepip instead.
+pip_version=$(sed -n "s/^ *pip='\([0-9.]*\)',*$/\1/p" \
+  "$VENV"/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py | head -n1)
+standin=$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py
+mkdir -p "$(dirname "$standin")"
+cp "$REPO_ROOT/scripts/get_pip_standin.py" "$standin"
+
+set +e
+(cd "$target" && PATH="$VENV/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$collections_root" \
+  "$VENV/bin/ansible-test" "$@")
+rc=$?
+set -e
+mkdir -p "$REPO_ROOT/tests/output"
+[ -d "$target/tests/output" ] && cp -a "$target/tests/output/." "$REPO_ROOT/tests/output/"
+exit $rc

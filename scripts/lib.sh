@@ -1,0 +1,13 @@
+# shellcheck shell=bash
+# Common settings for the project's scripts; sourced, never run.
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STATE_DIR=${DOCKHAND_STATE_DIR:-$REPO_ROOT/.state}
+VENV=${DOCKHAND_VENV:-$REPO_ROOT/.venv}
+ENGINE_ENV_FILE=$STATE_DIR/engine.env
+# Unix socket paths are limited to 108 bytes, so the private engine's runtime
+# folder lives under /run with a name derived from the checkout path.
+RUN_DIR=/run/dockhand-$(printf '%s' "$REPO_ROOT" | sha256sum | cut -c1-10)
+mkdir -p "$STATE_DIR"
+
+log() { printf '[dockhand] %s\n' "$*" >&2; }
+die() { printf '[dockhand] ERROR: %s\n' "$*" >&2; exit 1; }
