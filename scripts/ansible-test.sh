@@ -18,8 +18,10 @@ tar -C "$REPO_ROOT" --exclude=./.venv --exclude=./.state --exclude=./.git --excl
   --exclude=./benchmarks/work --exclude='__pycache__' -cf - . | tar -C "$target" -xf -
 # ansible-test only considers files git knows about when the tree is a git checkout;
 # a plain copy makes it consider everything, so drop what git ignores.
-(cd "$REPO_ROOT" && git ls-files --others --ignored --exclude-standard --directory -z 2>/dev/null) \
-  | (cd "$target" && xargs -0 -r rm -rf -- 2>/dev/null || true)
+if git -C "$REPO_ROOT" rev-parse --git-dir >/dev/null 2>&1; then
+  git -C "$REPO_ROOT" ls-files --others --ignored --exclude-standard --directory -z \
+    | (cd "$target" && xargs -0 -r rm -rf --)
+fi
 [ -f "$REPO_ROOT/tests/integration/integration_config.yml" ] && \
   cp "$REPO_ROOT/tests/integration/integration_config.yml" "$target/tests/integration/"
 

@@ -10,11 +10,12 @@ command -v docker-registry >/dev/null 2>&1 || need_packages+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || need_packages+=(skopeo)
 ldd /bin/busybox 2>&1 | grep -q 'not a dynamic' || need_packages+=(busybox-static)
 command -v openssl >/dev/null 2>&1 || need_packages+=(openssl)
+command -v shellcheck >/dev/null 2>&1 || need_packages+=(shellcheck)
 if [ ${#need_packages[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     log "installing Debian packages: ${need_packages[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_packages[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_packages[@]}" >/dev/null
   else
     die "missing system packages (${need_packages[*]}); install them or run as root on Debian/Ubuntu"
   fi

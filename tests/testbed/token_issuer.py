@@ -56,8 +56,8 @@ class Issuer:
 
 
 def parse_scope(scope):
-    kind, _, rest = scope.partition(":")
-    name, _, actions = rest.rpartition(":")
+    kind, _sep, rest = scope.partition(":")
+    name, _sep, actions = rest.rpartition(":")
     return {"type": kind, "name": name, "actions": [a for a in actions.split(",") if a]}
 
 
@@ -85,7 +85,7 @@ def make_handler(issuer):
             subject = ""
             header = self.headers.get("Authorization", "")
             if header.startswith("Basic "):
-                user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+                user, _sep, password = base64.b64decode(header[6:]).decode().partition(":")
                 if issuer.users.get(user) != password:
                     self._answer(401, {"errors": [{"code": "UNAUTHORIZED", "message": "bad credentials"}]},
                                  {"WWW-Authenticate": 'Basic realm="token"'})
