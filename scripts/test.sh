@@ -4,7 +4,7 @@
 # integration, and the benchmark smoke run. Stops only what it started.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
-cd "$REPO_ROOT"
+cd "$REPO_ROOT" || exit 1
 
 "$REPO_ROOT/scripts/bootstrap.sh" || die "bootstrap failed"
 "$REPO_ROOT/scripts/engine.sh" || die "no Docker engine"
