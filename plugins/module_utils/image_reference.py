@@ -31,7 +31,7 @@ _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}
 
 REMOTE_NAME_RE = re.compile(r"^" + _REMOTE_NAME + r"$")
 DOMAIN_RE = re.compile(r"^" + _DOMAIN + r"$")
-TAG_RE = re.compile(r"^" + _TAG + r"$")
+TAG_RE = re.compile(r"^" + _TAG + r"$", re.ASCII)  # Go's \w is ASCII-only
 DIGEST_RE = re.compile(r"^" + _DIGEST + r"$")
 SHA256_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 IMAGE_ID_RE = re.compile(r"^(?:sha256:)?[0-9a-f]{12,64}$")
@@ -178,6 +178,8 @@ def normalize_image_name(text: str) -> str:
         return text if text.startswith("sha256:") or len(text) < 64 else "sha256:" + text
     ref = parse_reference(text)
     name = ref.registry + "/" + ref.repository if ref.registry else ref.repository
+    if ref.registry in (DOCKER_HUB, "index.docker.io"):
+        name = ref.repository  # the engine lists Docker Hub images without the registry
     if name.startswith("library/"):
         name = name[len("library/"):]
     if ref.digest:
