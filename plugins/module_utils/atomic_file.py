@@ -1,0 +1,191 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) dockhand.registry contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Replace a file atomically, and remember its sha256 cheaply.
+
+``AtomicFile`` writes to a temporary file in the target's directory (same
+file system, so the final ``rename`` is atomic), fsyncs it and renames it over
+the target only on ``commit()``. Leaving the ``with`` block any other way
+(exception, KeyboardInterrupt, SIGTERM) removes the temporary file, so the
+previous content of the target is untouched and nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import stat
+import tempfile
+import threading
+
+DIGEST_XATTR = "user.dockhand.registry.sha256"
+READ_CHUNK_SIZE = 1024 * 1024
+
+
+class AtomicFileError(Exception):
+    """The file cannot be written or replaced; the message is one line."""
+
+
+class WriteInterrupted(BaseException):
+    """SIGTERM arrived while a file was being written."""
+
+
+def _raise_interrupted(signum, frame):
+    raise WriteInterrupted("interrupted by signal %d" % signum)
+
+
+def _describe(exc):
+    return exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc)
+
+
+def check_parent_directory(path):
+    """Raise AtomicFileError unless the directory that will hold ``path`` exists."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise AtomicFileError("directory %s does not exist" % directory)
+    if os.path.isdir(path):
+        raise AtomicFileError("%s is a directory" % path)
+    return directory
+
+
+class AtomicFile:
+    """``with AtomicFile(path) as out: out.write(data); out.commit()``."""
+
+    def __init__(self, path):
+        self.path = os.path.abspath(path)
+        self.directory = check_parent_directory(self.path)
+        self.temp_path = None
+        self.committed = False
+        self._file = None
+        self._previous_handler = None
+
+    def __enter__(self):
+        try:
+            fd, self.temp_path = tempfile.mkstemp(
+                prefix="." + os.path.basename(self.path) + ".", suffix=".tmp", dir=self.directory)
+        except OSError as exc:
+            raise AtomicFileError("cannot create a temporary file in %s: %s"
+                                  % (self.directory, _describe(exc)))
+        self._file = os.fdopen(fd, "wb")
+        if threading.current_thread() is threading.main_thread():
+            # Ansible's task timeout and users stop modules with SIGTERM; turn it
+            # into an exception so that __exit__ removes the temporary file.
+            self._previous_handler = signal.signal(signal.SIGTERM, _raise_interrupted)
+        return self
+
+    def write(self, data):
+        try:
+            self._file.write(data)
+        except OSError as exc:
+            raise AtomicFileError("cannot write %s: %s" % (self.path, _describe(exc)))
+
+    def commit(self):
+        """Make the written data durable and move it to ``path``."""
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._copy_mode_of_target()
+            os.rename(self.temp_path, self.path)
+        except OSError as exc:
+            raise AtomicFileError("cannot write %s: %s" % (self.path, _describe(exc)))
+        self.committed = True
+        self._fsync_directory()
+
+    def _copy_mode_of_target(self):
+        # mkstemp makes the file 0600; give it what the old file had, or what a
+        # newly created file would get under the current umask.
+        try:
+            current = os.stat(self.path)
+        except OSError:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(self.temp_path, 0o666 & ~umask)
+            return
+        os.chmod(self.temp_path, stat.S_IMODE(current.st_mode))
+        if os.geteuid() == 0:
+            try:
+                os.chown(self.temp_path, current.st_uid, current.st_gid)
+            except OSError:
+                pass
+
+    def _fsync_directory(self):
+        try:
+            fd = os.open(self.directory, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass  # some file systems refuse fsync on directories; the rename is done
+        finally:
+            os.close(fd)
+
+    def __exit__(self, exc_type, exc_value, traceback):
+        if self._previous_handler is not None:
+            signal.signal(signal.SIGTERM, self._previous_handler)
+            self._previous_handler = None
+        if not self.committed:
+            try:
+                self._file.close()
+            except OSError:
+                pass
+            try:
+                os.unlink(self.temp_path)
+            except OSError:
+                pass
+        return False
+
+
+def apply_file_attributes(module, path, changed, diff=None):
+    """Apply mode/owner/group/... from the module's common file arguments."""
+    file_args = module.load_file_common_arguments(module.params, path=path)
+    return module.set_fs_attributes_if_different(file_args, changed, diff=diff)
+
+
+def _stat_key(st):
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ino": st.st_ino}
+
+
+def remember_sha256(path, sha256):
+    """Store ``sha256`` in an extended attribute bound to the file's size, mtime and inode."""
+    if not hasattr(os, "setxattr"):
+        return False
+    try:
+        value = dict(_stat_key(os.stat(path)), sha256=sha256)
+        os.setxattr(path, DIGEST_XATTR, json.dumps(value, sort_keys=True).encode("ascii"))
+    except OSError:
+        return False  # file system without user xattrs: the digest is recomputed when needed
+    return True
+
+
+def cached_sha256(path):
+    """The remembered sha256 of ``path`` if the file was not modified since, else None."""
+    if not hasattr(os, "getxattr"):
+        return None
+    try:
+        value = json.loads(os.getxattr(path, DIGEST_XATTR).decode("ascii"))
+        st = os.stat(path)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(value, dict) or any(value.get(k) != v for k, v in _stat_key(st).items()):
+        return None
+    sha256 = value.get("sha256")
+    return sha256 if isinstance(sha256, str) and len(sha256) == 64 else None
+
+
+def file_sha256(path):
+    """sha256 of the file at ``path``: remembered if still valid, else read as a stream."""
+    cached = cached_sha256(path)
+    if cached:
+        return cached
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fileobj:
+            for chunk in iter(lambda: fileobj.read(READ_CHUNK_SIZE), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        raise AtomicFileError("cannot read %s: %s" % (path, _describe(exc)))
+    return digest.hexdigest()

@@ -1,0 +1,771 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) dockhand.registry contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: image_archive
+short_description: Save, load, export and import image archives (docker save/load/export/import), idempotently
+version_added: 0.1.0
+description:
+  - Moves images between the Docker engine and tar files, like C(docker save), C(docker load),
+    C(docker export) and C(docker import), but declared and idempotent.
+  - Archives are streamed between the engine and the file; memory use does not grow with the size
+    of an image.
+  - Files are written to a temporary file next to O(path), flushed to disk, and renamed over O(path)
+    only when complete. On any failure (bad name, engine error, full disk, interruption) the file
+    that was at O(path) before is untouched and no temporary file is left.
+  - B(state=saved) writes the images O(names) to O(path). It is a no-op when the archive at O(path)
+    already holds exactly the requested images, compared by image ID and by the set of tags of each
+    image, and has the requested O(compression).
+  - How that check stays cheap. For an uncompressed archive only the tar member headers and the
+    small index files (C(manifest.json), C(repositories), C(index.json)) are read; the layer data is
+    skipped with seeks. For a gzip archive written by this module, the file ends with a small empty
+    gzip member whose header carries the index, together with the offset and the CRC-32/size
+    trailer of the compressed tar; it is used only when those still match the file. Decompressors
+    (C(gzip), C(docker load), Python) concatenate gzip members, so the archive's content is exactly
+    what the engine wrote. Gzip archives made by other tools (for example C(docker save | gzip))
+    are decompressed once as a stream to find their index.
+  - The returned RV(sha256) is computed while writing. It is remembered in the extended attribute
+    C(user.dockhand.registry.sha256) together with the file's size, modification time and inode, so a
+    no-op run returns it without re-reading the file. Without that attribute (another file system,
+    a copied file) the file is read once to compute it.
+  - B(state=loaded) loads the archive at O(path) into the engine. It reads the archive's index first
+    (cheaply, as above) and is a no-op when every image in it is present with the same ID and every tag
+    in it points at that image. The file is streamed to the engine as it is; the engine decompresses
+    gzip archives itself.
+  - B(state=exported) writes the filesystem of O(container) as a tar (C(docker export)).
+    A re-run is a no-op when the export stream is byte for byte the tar already at O(path) (same SHA-256
+    of the uncompressed tar) and the compression matches. The export is deterministic for an unchanged
+    container, so this holds exactly when no file in the container changed. This check streams the
+    export once (without writing it when nothing changed); the digest of the existing archive comes from
+    the gzip footer or the remembered attribute described above, or from one read of the file.
+  - B(state=imported) makes the image O(repository):O(tag) from the filesystem tar at O(path)
+    (C(docker import)). The image gets two labels, C(dockhand.registry.import.archive) (SHA-256 of the
+    file at O(path)) and C(dockhand.registry.import.request) (SHA-256 of O(changes) and O(comment)).
+    A re-run is a no-op when the image at O(repository):O(tag) carries both labels with the values of
+    this run.
+author:
+  - dockhand.registry contributors (@dockhand)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
+  - ansible.builtin.files
+  - dockhand.registry.engine
+attributes:
+  check_mode:
+    support: full
+    details: Reports what would be saved, loaded, exported or imported, and why; changes nothing.
+  diff_mode:
+    support: full
+    details: Shows the images in the archive (saved, loaded), the archive digest (exported) or the image ID
+      (imported) before and after.
+  idempotent:
+    support: full
+    description: Running the task twice in a row with unchanged images and containers changes nothing the second time.
+    details: See the description for how each state decides that nothing needs to be done.
+  action_group:
+    support: full
+    membership:
+      - dockhand.registry.engine
+  platform:
+    platforms: posix
+options:
+  state:
+    description:
+      - V(saved) writes images to O(path) (C(docker save)).
+      - V(loaded) loads the image archive at O(path) into the engine (C(docker load)).
+      - V(exported) writes the filesystem of O(container) to O(path) (C(docker export)).
+      - V(imported) creates O(repository):O(tag) from the filesystem tar at O(path) (C(docker import)).
+    type: str
+    required: true
+    choices: [saved, loaded, exported, imported]
+  path:
+    description:
+      - The archive file. Its directory must exist.
+    type: path
+    required: true
+  names:
+    description:
+      - Images to save, as V(name:tag), V(registry/name:tag), V(name@sha256:...) or image IDs
+        (V(sha256:<64 hex>) or a unique prefix of at least 12 hex digits).
+      - A name without a tag means V(name:latest). Images saved by ID or digest have no tag in the archive.
+      - Required with O(state=saved).
+    type: list
+    elements: str
+  container:
+    description:
+      - Name or ID of the container to export. Required with O(state=exported).
+    type: str
+  compression:
+    description:
+      - Compression of the archive written with O(state=saved) or O(state=exported).
+      - V(gzip) uses zlib at level 1, which favours speed.
+      - Archives to load or import may be plain or gzip-compressed regardless of this option.
+    type: str
+    choices: [none, gzip]
+    default: none
+  repository:
+    description:
+      - Repository of the imported image, optionally with a registry host, without tag.
+        Required with O(state=imported).
+    type: str
+  tag:
+    description:
+      - Tag of the imported image.
+    type: str
+    default: latest
+  changes:
+    description:
+      - Dockerfile instructions applied to the imported image (C(docker import --change)), one per item.
+      - Allowed are C(CMD), C(ENTRYPOINT), C(ENV), C(EXPOSE), C(LABEL), C(ONBUILD), C(USER), C(VOLUME),
+        C(WORKDIR), C(STOPSIGNAL) and C(HEALTHCHECK).
+      - Labels starting with V(dockhand.registry.import.) are reserved.
+    type: list
+    elements: str
+    default: []
+  comment:
+    description:
+      - Message recorded as the imported image's C(Comment) (C(docker import --message)).
+    type: str
+    aliases: [commit_message]
+  force:
+    description:
+      - Save, load, export or import even when the module would consider the task a no-op.
+    type: bool
+    default: false
+notes:
+  - O(mode), O(owner), O(group) and the other file attributes apply to the archive written with
+    O(state=saved) or O(state=exported). A task whose archive is current but whose attributes differ
+    only fixes the attributes.
+seealso:
+  - module: dockhand.registry.image_commit
+  - name: docker save
+    description: The Docker CLI command behind O(state=saved).
+    link: https://docs.docker.com/reference/cli/docker/image/save/
+  - name: docker import
+    description: The Docker CLI command behind O(state=imported).
+    link: https://docs.docker.com/reference/cli/docker/image/import/
+"""
+
+EXAMPLES = r"""
+- name: Save two images into one gzip-compressed archive
+  dockhand.registry.image_archive:
+    state: saved
+    names:
+      - myapp:1.0
+      - registry.example.com:5000/tools/helper:2
+    path: /srv/archives/myapp-1.0.tar.gz
+    compression: gzip
+    mode: "0640"
+
+- name: Load it on another host (no-op when the images are already there)
+  dockhand.registry.image_archive:
+    state: loaded
+    path: /srv/archives/myapp-1.0.tar.gz
+
+- name: Export a container's filesystem
+  dockhand.registry.image_archive:
+    state: exported
+    container: builder
+    path: /srv/archives/builder-rootfs.tar
+
+- name: Import it as an image with a command
+  dockhand.registry.image_archive:
+    state: imported
+    path: /srv/archives/builder-rootfs.tar
+    repository: myimage
+    tag: "0.0"
+    comment: imported from builder
+    changes:
+      - CMD ["/bin/sh"]
+
+- name: Connection options for all engine modules at once
+  module_defaults:
+    group/dockhand.registry.engine:
+      docker_host: tcp://192.0.2.10:2376
+      validate_certs: true
+  block:
+    - name: Save by image ID
+      dockhand.registry.image_archive:
+        state: saved
+        names: [sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef]
+        path: /tmp/by-id.tar
+"""
+
+RETURN = r"""
+path:
+  description: Absolute path of the archive.
+  returned: always
+  type: str
+  sample: /srv/archives/myapp-1.0.tar.gz
+size:
+  description: Size of the archive file in bytes. Not returned in check mode when the file would be written.
+  returned: when state is saved or exported
+  type: int
+  sample: 2157056
+sha256:
+  description:
+    - SHA-256 of the archive file (as C(sha256sum) computes it).
+    - With O(state=imported), of the file that was imported.
+    - Not returned in check mode when the file would be written.
+  returned: when state is saved, exported or imported
+  type: str
+  sample: 5b1f1f0b35d9a3b6ce9b9ee0c8e3c3d7d5c1d2f1e5a8e0a3b7c4b2e1f0d9c8b7
+compression:
+  description: Compression of the archive.
+  returned: when state is saved, exported or loaded
+  type: str
+  sample: gzip
+images:
+  description:
+    - With O(state=saved), the images in the archive; in check mode, the images it would hold.
+    - With O(state=loaded), the images in the archive, present in the engine after the task.
+  returned: when state is saved or loaded
+  type: list
+  elements: dict
+  contains:
+    id:
+      description: Image ID (C(sha256:...), the digest of the image configuration).
+      type: str
+      sample: sha256:bf2e6d1ed39062d15c7ba50d4c6074e49469495ed53a4c99b66cb49df021652c
+    tags:
+      description: Tags of the image in the archive, in the engine's short form (C(busybox:latest)).
+      type: list
+      elements: str
+      sample: [myapp:1.0]
+loaded:
+  description: The images that were loaded (or would be, in check mode); empty when nothing was needed.
+  returned: when state is loaded
+  type: list
+  elements: dict
+  sample: [{"id": "sha256:bf2e6d1ed39062d15c7ba50d4c6074e49469495ed53a4c99b66cb49df021652c", "tags": ["myapp:1.0"]}]
+container:
+  description: Full ID of the exported container.
+  returned: when state is exported
+  type: str
+  sample: 9f1c4b0c8e7a6d5f4e3d2c1b0a9f8e7d6c5b4a39281706f5e4d3c2b1a0f9e8d7
+image:
+  description: Inspect data of the imported image (not in check mode when an import would happen).
+  returned: when state is imported
+  type: dict
+  sample: {"Id": "sha256:0f3...", "RepoTags": ["myimage:0.0"]}
+reason:
+  description: Why the task changed something (or would, in check mode); absent when nothing was needed.
+  returned: when changed
+  type: str
+  sample: the archive holds other images or tags
+"""
+
+import hashlib
+import json
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dockhand.registry.plugins.module_utils.archive_index import (
+    ArchiveError,
+    ArchiveImage,
+    ArchiveSink,
+    detect_compression,
+    familiar_name,
+    read_archive_index,
+    read_content_digest,
+    verify_tar_file,
+)
+from ansible_collections.dockhand.registry.plugins.module_utils.atomic_file import (
+    AtomicFile,
+    AtomicFileError,
+    apply_file_attributes,
+    check_parent_directory,
+    file_sha256,
+    remember_sha256,
+)
+from ansible_collections.dockhand.registry.plugins.module_utils.commit_changes import (
+    ChangeError,
+    parse_changes,
+)
+from ansible_collections.dockhand.registry.plugins.module_utils.engine_client import (
+    APIError,
+    DockerException,
+    EngineError,
+    connect_engine,
+    engine_argument_spec,
+    engine_call,
+    inspect_image_or_none,
+    one_line,
+    require_engine_libraries,
+)
+from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
+    ReferenceError,
+    is_image_id,
+    normalize_image_name,
+    parse_reference,
+    validate_tag,
+)
+
+STREAM_CHUNK_SIZE = 4 * 1024 * 1024
+IMPORT_LABEL_PREFIX = "dockhand.registry.import."
+IMPORT_ARCHIVE_LABEL = IMPORT_LABEL_PREFIX + "archive"
+IMPORT_REQUEST_LABEL = IMPORT_LABEL_PREFIX + "request"
+
+
+class ArchiveTaskError(Exception):
+    """Bad input found before anything was touched."""
+
+
+# --------------------------------------------------------------------------- decide steps (pure)
+
+
+def image_set(images):
+    """{image ID: frozenset of tags}, merging entries for the same ID."""
+    merged = {}
+    for image in images:
+        merged.setdefault(image.id, set()).update(image.tags)
+    return {image_id: frozenset(tags) for image_id, tags in merged.items()}
+
+
+def decide_save(desired, existing, existing_error, compression, force):
+    """Why the archive must be (re)written, or None when it already holds ``desired``."""
+    if force:
+        return "force is set"
+    if existing_error:
+        return "the file at path is not a readable image archive (%s)" % existing_error
+    if existing is None:
+        return "the archive does not exist"
+    if existing.compression != compression:
+        return "the archive is compressed with %s, %s is requested" % (existing.compression, compression)
+    if image_set(existing.images) != image_set(desired):
+        return "the archive holds other images or tags"
+    return None
+
+
+def images_to_load(images, present_ids, tag_targets, force=False):
+    """The archive images the engine lacks: missing ID, or a tag pointing elsewhere.
+
+    ``present_ids`` is the set of IDs the engine has; ``tag_targets`` maps a tag
+    to the ID it points at in the engine (absent when the tag does not exist).
+    """
+    missing = []
+    for image in images:
+        ids = {image.id, image.manifest_digest} - {None}
+        if force or not ids & present_ids or any(tag_targets.get(tag) not in ids for tag in image.tags):
+            missing.append(image)
+    return missing
+
+
+def decide_export(force, existing_digest, existing_compression, new_digest, compression):
+    """Why the export must be written, or None when the file holds the same tar already."""
+    if force:
+        return "force is set"
+    if existing_digest is None:
+        return "the archive does not exist"
+    if existing_compression != compression:
+        return "the archive is compressed with %s, %s is requested" % (existing_compression, compression)
+    if existing_digest != new_digest:
+        return "the container's filesystem differs from the archive"
+    return None
+
+
+def import_labels(archive_sha256, changes, comment):
+    request = json.dumps({"changes": [str(c) for c in changes], "message": comment or ""},
+                         sort_keys=True, separators=(",", ":"))
+    return {
+        IMPORT_ARCHIVE_LABEL: "sha256:" + archive_sha256,
+        IMPORT_REQUEST_LABEL: "sha256:" + hashlib.sha256(request.encode("utf-8")).hexdigest(),
+    }
+
+
+def decide_import(existing_image, wanted_labels, force):
+    """Why an import is needed, or None when the image carries this run's labels."""
+    if force:
+        return "force is set"
+    if existing_image is None:
+        return "the image does not exist"
+    labels = (existing_image.get("Config") or {}).get("Labels") or {}
+    if labels.get(IMPORT_ARCHIVE_LABEL) != wanted_labels[IMPORT_ARCHIVE_LABEL]:
+        return "the image was not imported from this archive"
+    if labels.get(IMPORT_REQUEST_LABEL) != wanted_labels[IMPORT_REQUEST_LABEL]:
+        return "the image was imported with other changes or comment"
+    return None
+
+
+def requested_images(resolved):
+    """Merge (tag or None, image ID) pairs into the ArchiveImage list docker save produces."""
+    by_id = {}
+    for tag, image_id in resolved:
+        image = by_id.setdefault(image_id, ArchiveImage(id=image_id))
+        if tag and tag not in image.tags:
+            image.tags.append(tag)
+    return list(by_id.values())
+
+
+def parse_names(names):
+    """[(engine name, tag in archive or None)]; raises ArchiveTaskError for a bad reference."""
+    parsed = []
+    for name in names:
+        try:
+            engine_name = normalize_image_name(name)
+        except ReferenceError as exc:
+            raise ArchiveTaskError("invalid image reference %r: %s" % (name, exc))
+        if is_image_id(name) or "@" in engine_name:
+            parsed.append((engine_name, None))
+        else:
+            parsed.append((engine_name, familiar_name(engine_name)))
+    return parsed
+
+
+# --------------------------------------------------------------------------- engine streams
+
+
+def _engine_stream(what, chunks):
+    """Re-raise SDK and connection errors of a streaming response as EngineError."""
+    try:
+        yield from chunks
+    except (APIError, DockerException) as exc:
+        raise EngineError("%s: %s" % (what, one_line(exc)))
+    except (IOError, OSError) as exc:
+        raise EngineError("%s: %s" % (what, one_line(exc)))
+
+
+def _check_progress(what, messages):
+    """Consume the engine's JSON progress stream; raise on an error message. Returns all messages."""
+    seen = []
+    for message in _engine_stream(what, messages):
+        if isinstance(message, dict) and (message.get("error") or message.get("errorDetail")):
+            detail = message.get("error") or (message.get("errorDetail") or {}).get("message")
+            raise EngineError("%s: %s" % (what, " ".join(str(detail).split())))
+        seen.append(message)
+    return seen
+
+
+def _file_chunks(path):
+    with open(path, "rb") as fileobj:
+        yield from iter(lambda: fileobj.read(STREAM_CHUNK_SIZE), b"")
+
+
+class ImageArchiveManager:
+    """Decides what a task needs, then does it (outside check mode)."""
+
+    def __init__(self, module, client):
+        self.module = module
+        self.client = client
+        self.params = module.params
+        self.path = os.path.abspath(self.params["path"])
+        self.check_mode = module.check_mode
+        self.diff = {"before": {}, "after": {}}
+        self.result = {"changed": False, "path": self.path}
+
+    def run(self):
+        state = self.params["state"]
+        getattr(self, "_" + state)()
+        if self.module._diff:
+            self.result["diff"] = self.diff
+        return self.result
+
+    # ---- helpers
+
+    def _stream_to_file(self, what, response_chunks, compression, scan=True, keep=lambda sink: True):
+        """Write an engine tar stream atomically; returns (sink, index, committed)."""
+        with AtomicFile(self.path) as out:
+            sink = ArchiveSink(out, compression=compression, scan=scan)
+            for chunk in _engine_stream(what, response_chunks):
+                sink.write(chunk)
+            try:
+                index = sink.close()
+            except ArchiveError as exc:
+                raise EngineError("%s: the engine's stream is incomplete (%s)" % (what, exc))
+            if not keep(sink):
+                return sink, index, False
+            out.commit()
+        remember_sha256(self.path, sink.sha256)
+        return sink, index, True
+
+    def _stream_timeout(self):
+        # connecting is bounded by the timeout option; the engine may take long before
+        # and between chunks of a big archive, so reading is not
+        return (self.params["timeout"], None)
+
+    def _raw_stream(self, what, url, params=None):
+        # The SDK's public get_image() takes one name only; /images/get takes many.
+        response = engine_call(what, self.client._get, url, params=params, stream=True,
+                               timeout=self._stream_timeout())
+        return self.client._stream_raw_result(response, STREAM_CHUNK_SIZE, False)
+
+    def _file_sha256(self):
+        sha256 = file_sha256(self.path)
+        if not self.check_mode:
+            remember_sha256(self.path, sha256)  # next run gets it without reading the file
+        return sha256
+
+    def _finish_file(self, changed, reason):
+        """Apply file attributes and fill the common file results."""
+        if os.path.exists(self.path):
+            changed = apply_file_attributes(self.module, self.path, changed,
+                                            diff=self.diff if self.module._diff else None)
+            if not (self.check_mode and reason):
+                self.result["size"] = os.path.getsize(self.path)
+        self.result["changed"] = changed
+        if reason and changed:
+            self.result["reason"] = reason
+
+    # ---- saved
+
+    def _saved(self):
+        compression = self.params["compression"]
+        check_parent_directory(self.path)
+        names = parse_names(self.params["names"])
+        resolved = []
+        for engine_name, tag in names:
+            image = inspect_image_or_none(self.client, engine_name)
+            if image is None:
+                raise ArchiveTaskError("image %s not found in the engine" % engine_name)
+            resolved.append((tag, image["Id"]))
+        desired = requested_images(resolved)
+
+        existing = existing_error = None
+        if os.path.exists(self.path):
+            try:
+                existing = read_archive_index(self.path)
+            except ArchiveError as exc:
+                existing_error = str(exc)
+        reason = decide_save(desired, existing, existing_error, compression, self.params["force"])
+        self.diff["before"] = {"path": self.path, "images": existing.as_list() if existing else []}
+        self.diff["after"] = {"path": self.path, "images": [i.as_dict() for i in desired]}
+        self.result["compression"] = compression
+
+        if reason is None:
+            self.result["images"] = existing.as_list()
+            self._finish_file(False, None)
+            self.result["sha256"] = self._file_sha256()
+            return
+        self.result["images"] = [i.as_dict() for i in desired]
+        if self.check_mode:
+            self._finish_file(True, reason)
+            return
+        engine_names = [image.id for image in desired if not image.tags]
+        engine_names += [tag for image in desired for tag in image.tags]
+        chunks = self._raw_stream(
+            "save images", self.client._url("/images/get"), params={"names": engine_names})
+        sink, index, _committed = self._stream_to_file("save images", chunks, compression)
+        if index is None:
+            raise EngineError("save images: the engine's archive has no manifest.json or index.json")
+        self.result["images"] = index.as_list()
+        self.diff["after"]["images"] = index.as_list()
+        self.result["sha256"] = sink.sha256
+        self._finish_file(True, reason)
+
+    # ---- loaded
+
+    def _engine_view(self, images):
+        present_ids = set()
+        tag_targets = {}
+        for image in images:
+            for candidate in (image.id, image.manifest_digest):
+                if candidate and inspect_image_or_none(self.client, candidate) is not None:
+                    present_ids.add(candidate)
+            for tag in image.tags:
+                found = inspect_image_or_none(self.client, tag)
+                if found is not None:
+                    tag_targets[tag] = found["Id"]
+        return present_ids, tag_targets
+
+    def _loaded(self):
+        if not os.path.isfile(self.path):
+            raise ArchiveTaskError("archive %s does not exist" % self.path)
+        index = read_archive_index(self.path)
+        present_ids, tag_targets = self._engine_view(index.images)
+        missing = images_to_load(index.images, present_ids, tag_targets, self.params["force"])
+        self.result.update(images=index.as_list(), loaded=[i.as_dict() for i in missing],
+                           compression=index.compression)
+        self.diff["before"] = {"images": sorted(
+            ({"id": i, "tags": sorted(t for t, target in tag_targets.items() if target == i)}
+             for i in present_ids), key=lambda d: d["id"])}
+        self.diff["after"] = {"images": index.as_list()}
+        if not missing:
+            return
+        self.result["changed"] = True
+        self.result["reason"] = "force is set" if self.params["force"] else (
+            "the engine lacks %d of the archive's images or tags" % len(missing))
+        if self.check_mode:
+            return
+        response = engine_call(
+            "load archive", self.client._post, self.client._url("/images/load"),
+            data=_engine_stream("read archive", _file_chunks(self.path)),
+            params={"quiet": "1"}, stream=True, timeout=self._stream_timeout(),
+        )
+        engine_call("load archive", self.client._raise_for_status, response)
+        _check_progress("load archive", self.client._stream_helper(response, decode=True))
+        present_ids, tag_targets = self._engine_view(index.images)
+        still_missing = images_to_load(index.images, present_ids, tag_targets)
+        if still_missing:
+            raise EngineError("load archive: the engine did not load %s"
+                              % ", ".join(i.id for i in still_missing))
+
+    # ---- exported
+
+    def _exported(self):
+        compression = self.params["compression"]
+        check_parent_directory(self.path)
+        container = engine_call("inspect container", self._inspect_container, self.params["container"])
+        self.result.update(container=container["Id"], compression=compression)
+        url = self.client._url("/containers/{0}/export", container["Id"])
+
+        existing_digest = existing_compression = None
+        if os.path.exists(self.path) and not self.params["force"]:
+            try:
+                existing_digest, existing_compression = self._content_digest()
+            except (ArchiveError, AtomicFileError):
+                existing_digest = "unreadable"
+        self.diff["before"] = {"path": self.path, "sha256": existing_digest}
+
+        if self.check_mode:
+            new_digest = None
+            if existing_digest is not None and existing_compression == compression:
+                digest = hashlib.sha256()
+                for chunk in _engine_stream("export container", self._raw_stream("export container", url)):
+                    digest.update(chunk)
+                new_digest = digest.hexdigest()
+            reason = decide_export(self.params["force"], existing_digest, existing_compression,
+                                   new_digest, compression)
+            self.diff["after"] = {"path": self.path, "sha256": new_digest}
+            self._finish_file(bool(reason), reason)
+            if not reason:
+                self.result["sha256"] = file_sha256(self.path)
+            return
+
+        def keep(sink):
+            return decide_export(self.params["force"], existing_digest, existing_compression,
+                                 sink.content_digest.hexdigest(), compression) is not None
+
+        sink, _index, committed = self._stream_to_file(
+            "export container", self._raw_stream("export container", url), compression,
+            scan=False, keep=keep)
+        self.diff["after"] = {"path": self.path, "sha256": sink.content_digest.hexdigest()}
+        reason = decide_export(self.params["force"], existing_digest, existing_compression,
+                               sink.content_digest.hexdigest(), compression)
+        self._finish_file(committed, reason)
+        self.result["sha256"] = sink.sha256 if committed else self._file_sha256()
+
+    def _content_digest(self):
+        """(sha256 of the uncompressed tar at path, compression), as cheaply as possible."""
+        with open(self.path, "rb") as fileobj:
+            compression = detect_compression(fileobj)
+        if compression == "none":
+            return self._file_sha256(), compression  # remembered digest when still valid
+        digest, _size, compression = read_content_digest(self.path)
+        return digest, compression
+
+    def _inspect_container(self, name):
+        try:
+            return self.client.inspect_container(name)
+        except APIError as exc:
+            if getattr(exc, "status_code", None) == 404:
+                raise ArchiveTaskError("container %s not found in the engine" % name)
+            raise
+
+    # ---- imported
+
+    def _imported(self):
+        repository, tag = self._import_target()
+        try:
+            changes = parse_changes(self.params["changes"], reserved_label_prefix=IMPORT_LABEL_PREFIX)
+        except ChangeError as exc:
+            raise ArchiveTaskError(str(exc))
+        if not os.path.isfile(self.path):
+            raise ArchiveTaskError("archive %s does not exist" % self.path)
+        verify_tar_file(self.path)
+        archive_sha256 = self._file_sha256()
+        self.result["sha256"] = archive_sha256
+        labels = import_labels(archive_sha256, changes, self.params["comment"])
+        name = "%s:%s" % (repository, tag)
+        existing = inspect_image_or_none(self.client, name)
+        reason = decide_import(existing, labels, self.params["force"])
+        self.diff["before"] = {"image": name, "id": existing["Id"] if existing else None}
+        if reason is None:
+            self.result["image"] = existing
+            self.diff["after"] = dict(self.diff["before"])
+            return
+        self.result.update(changed=True, reason=reason)
+        if self.check_mode:
+            self.diff["after"] = {"image": name, "id": "(new image)"}
+            return
+        all_changes = [str(c) for c in changes] + ["LABEL %s=%s" % item for item in sorted(labels.items())]
+        params = {"fromSrc": "-", "repo": repository, "tag": tag, "changes": all_changes}
+        if self.params["comment"]:
+            params["message"] = self.params["comment"]
+        response = engine_call(
+            "import archive", self.client._post, self.client._url("/images/create"),
+            data=_engine_stream("read archive", _file_chunks(self.path)), params=params,
+            headers={"Content-Type": "application/tar"}, stream=True, timeout=self._stream_timeout(),
+        )
+        engine_call("import archive", self.client._raise_for_status, response)
+        _check_progress("import archive", self.client._stream_helper(response, decode=True))
+        image = inspect_image_or_none(self.client, name)
+        if image is None:
+            raise EngineError("import archive: the engine did not create %s" % name)
+        self.result["image"] = image
+        self.diff["after"] = {"image": name, "id": image["Id"]}
+
+    def _import_target(self):
+        repository = self.params["repository"]
+        try:
+            ref = parse_reference(repository)
+            validate_tag(self.params["tag"])
+        except ReferenceError as exc:
+            raise ArchiveTaskError("invalid repository or tag: %s" % exc)
+        if ref.tag or ref.digest:
+            raise ArchiveTaskError("repository %r must not contain a tag or digest; use the tag option"
+                                   % repository)
+        return repository, self.params["tag"]
+
+
+def main():
+    argument_spec = engine_argument_spec()
+    argument_spec.update(
+        state=dict(type="str", required=True, choices=["saved", "loaded", "exported", "imported"]),
+        path=dict(type="path", required=True),
+        names=dict(type="list", elements="str"),
+        container=dict(type="str"),
+        compression=dict(type="str", default="none", choices=["none", "gzip"]),
+        repository=dict(type="str"),
+        tag=dict(type="str", default="latest"),
+        changes=dict(type="list", elements="str", default=[]),
+        comment=dict(type="str", aliases=["commit_message"]),
+        force=dict(type="bool", default=False),
+    )
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        supports_check_mode=True,
+        add_file_common_args=True,
+        required_if=[
+            ("state", "saved", ["names"]),
+            ("state", "exported", ["container"]),
+            ("state", "imported", ["repository"]),
+        ],
+    )
+    require_engine_libraries(module)
+    if module.params["state"] == "saved" and not module.params["names"]:
+        module.fail_json(msg="names must list at least one image")
+    error = None
+    try:
+        if module.params["state"] == "saved":
+            parse_names(module.params["names"])  # bad names fail before the engine is contacted
+        client = connect_engine(module.params)
+        result = ImageArchiveManager(module, client).run()
+    except ArchiveError as exc:
+        error = " ".join(str(exc).split())
+        if module.params["path"] not in error:
+            error = "%s: %s" % (module.params["path"], error)
+    except (ArchiveTaskError, AtomicFileError, EngineError) as exc:
+        error = " ".join(str(exc).split())
+    if error is not None:
+        # outside the except block: these are expected failures, not tracebacks
+        module.fail_json(msg=error)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
