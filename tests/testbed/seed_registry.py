@@ -221,6 +221,14 @@ def main(argv=None):
 
     results = {}
     lock = threading.Lock()
+    first_manifest = None
+    if args.same_image and args.repository and jobs:
+        # Read once, before the pool: distribution rewrites a tag's revision link
+        # non-atomically, so concurrent reads during re-tagging can fail.
+        answer = pusher.request("GET", "/v2/%s/manifests/%s" % (args.repository, jobs[0][1]),
+                                "repository:%s:pull,push" % args.repository,
+                                headers={"Accept": ", ".join([DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST])})
+        first_manifest = (answer.content, answer.headers["Content-Type"])
 
     def run(job):
         repository, tag, position = job
@@ -228,11 +236,7 @@ def main(argv=None):
             digest = position
         elif position is None:
             # --same-image: re-tag the first tag's manifest with its exact bytes.
-            first_tag = jobs[0][1]
-            answer = pusher.request("GET", "/v2/%s/manifests/%s" % (repository, first_tag),
-                                    "repository:%s:pull,push" % repository,
-                                    headers={"Accept": ", ".join([DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST])})
-            digest = pusher.push_manifest(repository, tag, answer.content, answer.headers["Content-Type"])
+            digest = pusher.push_manifest(repository, tag, *first_manifest)
         else:
             digest = push_tagged(pusher, repository, tag, "%s-%s-%s" % (args.seed, repository, tag),
                                  timestamp(start, args.created_step, position), args.index)

@@ -1,0 +1,84 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) dockhand.registry contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    """Registry HTTP API v2 connection options shared by the registry modules."""
+
+    DOCUMENTATION = r"""
+options:
+  registry:
+    description:
+      - The registry to talk to, as V(host[:port]) or a URL V(https://host[:port]) or V(http://host[:port]).
+      - An explicit V(http://) or V(https://) is used as given. A bare V(host[:port]) means https, except
+        for loopback hosts (V(localhost), V(127.0.0.0/8), V(::1)), which try https first and fall back
+        to plain http, as the Docker engine does.
+      - V(docker.io) (and V(index.docker.io)) means Docker Hub, whose API host is V(registry-1.docker.io).
+    type: str
+    required: true
+  username:
+    description:
+      - User name for the registry. Used for HTTP basic auth, or sent to the token service of a
+        registry that uses bearer tokens.
+      - If not set, credentials come from O(docker_config).
+      - Requires O(password).
+    type: str
+  password:
+    description:
+      - Password (or access token) of O(username).
+    type: str
+  docker_config:
+    description:
+      - Path of a Docker C(config.json) to take credentials from when O(username) is not set.
+      - Its C(credHelpers) entry for the registry, then its C(auths) entry, then its C(credsStore)
+        are used, the way the docker CLI does; credential helpers run as C(docker-credential-<name> get).
+      - If not set, C($DOCKER_CONFIG/config.json) or C(~/.docker/config.json) is read when it exists,
+        and problems with that default file are ignored.
+    type: path
+  validate_certs:
+    description:
+      - Verify the registry's TLS certificate.
+      - Set to V(false) only for test registries with self-signed certificates; prefer O(ca_cert).
+    type: bool
+    default: true
+  ca_cert:
+    description:
+      - PEM file with the CA certificate(s) that signed the registry's certificate, or a folder of them
+        (hashed names as C(c_rehash) makes).
+      - If not set, C(/etc/docker/certs.d/<host:port>/ca.crt) is used when it exists (as the Docker engine
+        does), else the system's trusted CAs.
+    type: path
+  client_cert:
+    description:
+      - PEM client certificate presented to the registry (mutual TLS).
+      - If not set, C(/etc/docker/certs.d/<host:port>/client.cert) and C(client.key) are used when both exist.
+    type: path
+  client_key:
+    description:
+      - Private key of O(client_cert), when not in the same file.
+    type: path
+  timeout:
+    description:
+      - Seconds to wait for the registry to answer one request.
+    type: int
+    default: 60
+  concurrency:
+    description:
+      - Most requests in flight at once (and keep-alive connections kept open) for bulk work
+        such as reading many manifests or deleting many tags.
+    type: int
+    default: 8
+notes:
+  - Connection options can be set once for all registry modules with C(module_defaults) and the
+    action group C(group/dockhand.registry.registry).
+  - Requests that the registry answers with 429 or a 5xx error are retried a few times with backoff,
+    honoring C(Retry-After).
+  - Bearer tokens are requested with the smallest scope each call needs and reused until they expire.
+  - On redirects (for example blob downloads sent to object storage) the C(Authorization) header
+    is never sent to another host.
+requirements:
+  - C(requests) on the managed node
+"""

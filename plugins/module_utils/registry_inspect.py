@@ -1,0 +1,199 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) dockhand.registry contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read-only views of manifests: image config summary, layers, platforms, total size.
+
+``ManifestInspector`` fetches each manifest and image config at most once
+(content-addressed, so a digest is the cache key) and does bulk work with the
+client's ``map_bounded``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import threading
+from typing import Dict, List, Optional, Tuple
+
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
+    DOCKER_HUB_API_HOST,
+    Manifest,
+    RegistryNotFound,
+)
+
+
+def hub_repository(client, repository: str) -> str:
+    """Docker Hub keeps official images under ``library/``; other registries take names as given."""
+    if client.host == DOCKER_HUB_API_HOST and "/" not in repository:
+        return "library/" + repository
+    return repository
+
+
+_CREATED_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(\.\d+)?(Z|z|[+-]\d{2}:?\d{2})?$")
+
+
+def parse_created(value) -> Optional[datetime.datetime]:
+    """An image's ``created`` (RFC 3339, any number of fraction digits) as an aware datetime, or None."""
+    if not isinstance(value, str):
+        return None
+    match = _CREATED_RE.match(value.strip())
+    if not match:
+        return None
+    date, clock, fraction, zone = match.groups()
+    micro = int(((fraction or ".0")[1:] + "000000")[:6])
+    if zone in (None, "Z", "z"):
+        offset = datetime.timezone.utc
+    else:
+        sign = -1 if zone[0] == "-" else 1
+        digits = zone[1:].replace(":", "")
+        offset = datetime.timezone(sign * datetime.timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+    try:
+        parsed = datetime.datetime.strptime(date + "T" + clock, "%Y-%m-%dT%H:%M:%S")
+    except ValueError:
+        return None
+    return parsed.replace(microsecond=micro, tzinfo=offset)
+
+
+def newest_created(values) -> Optional[str]:
+    """The latest of several ``created`` strings (as written by the image), or None."""
+    best = None
+    best_time = None
+    for value in values:
+        when = parse_created(value)
+        if when is not None and (best_time is None or when > best_time):
+            best, best_time = value, when
+    return best
+
+
+def config_summary(config: Optional[dict]) -> Optional[dict]:
+    """created, os, architecture, variant and labels of an image config."""
+    if config is None:
+        return None
+    inner = config.get("config") or {}
+    return dict(
+        created=config.get("created"),
+        os=config.get("os"),
+        architecture=config.get("architecture"),
+        variant=config.get("variant"),
+        labels=dict(inner.get("Labels") or {}),
+    )
+
+
+def descriptor_summary(descriptor: dict) -> dict:
+    return dict(digest=descriptor.get("digest"), size=descriptor.get("size"),
+                media_type=descriptor.get("mediaType"))
+
+
+def platform_summary(descriptor: dict) -> dict:
+    platform = descriptor.get("platform") or {}
+    result = descriptor_summary(descriptor)
+    result.update(os=platform.get("os"), architecture=platform.get("architecture"),
+                  variant=platform.get("variant"), os_version=platform.get("os.version"))
+    return result
+
+
+class ManifestInspector:
+    """Fetches manifests and configs for reporting; thread safe caches keyed by digest."""
+
+    def __init__(self, client):
+        self.client = client
+        self._lock = threading.Lock()
+        self._manifests: Dict[str, Optional[Manifest]] = {}
+        self._configs: Dict[str, Optional[dict]] = {}
+
+    def manifest(self, repository: str, reference: str) -> Optional[Manifest]:
+        """``get_manifest`` with a cache for digests (tags may move, so they are not cached)."""
+        if ":" in reference and reference in self._manifests:
+            return self._manifests[reference]
+        found = self.client.get_manifest(repository, reference)
+        if found is not None:
+            with self._lock:
+                self._manifests[found.digest] = found
+        elif ":" in reference:
+            with self._lock:
+                self._manifests[reference] = None
+        return found
+
+    def config(self, repository: str, digest: str) -> Optional[dict]:
+        if digest in self._configs:
+            return self._configs[digest]
+        try:
+            data = self.client.get_blob_json(repository, digest)
+        except RegistryNotFound:
+            data = None
+        with self._lock:
+            self._configs[digest] = data
+        return data
+
+    def _children(self, repository: str, manifest: Manifest) -> List[Manifest]:
+        children = []
+        for descriptor in manifest.child_descriptors:
+            child = self._manifests.get(descriptor.get("digest"))
+            if child is not None:
+                children.append(child)
+        return children
+
+    def load_children(self, items: List[Tuple[str, Manifest]]) -> None:
+        """Fetch the platform manifests of every index in ``items`` ((repository, manifest) pairs)."""
+        wanted = {}
+        for repository, manifest in items:
+            if manifest is None:
+                continue
+            for descriptor in manifest.child_descriptors:
+                digest = descriptor.get("digest")
+                if digest and digest not in self._manifests and digest not in wanted:
+                    wanted[digest] = repository
+        self.client.map_bounded(lambda pair: self.manifest(pair[1], pair[0]), list(wanted.items()))
+
+    def load_configs(self, items: List[Tuple[str, Manifest]]) -> None:
+        """Fetch the image configs of every image (and platform image) in ``items``."""
+        wanted = {}
+        for repository, manifest in items:
+            if manifest is None:
+                continue
+            images = self._children(repository, manifest) if manifest.is_index else [manifest]
+            for image in images:
+                config = image.config_descriptor
+                digest = config.get("digest") if config else None
+                if digest and digest not in self._configs and digest not in wanted:
+                    wanted[digest] = repository
+        self.client.map_bounded(lambda pair: self.config(pair[1], pair[0]), list(wanted.items()))
+
+    def total_size(self, repository: str, manifest: Manifest) -> int:
+        images = self._children(repository, manifest) if manifest.is_index else [manifest]
+        total = manifest.size if manifest.is_index else 0
+        blobs = {}
+        for image in images:
+            total += image.size
+            for descriptor in image.blob_descriptors:
+                blobs[descriptor.get("digest")] = int(descriptor.get("size") or 0)
+        return total + sum(blobs.values())
+
+    def created(self, repository: str, manifest: Manifest) -> Optional[str]:
+        images = self._children(repository, manifest) if manifest.is_index else [manifest]
+        values = []
+        for image in images:
+            config = image.config_descriptor
+            data = self._configs.get(config.get("digest")) if config else None
+            if data and data.get("created"):
+                values.append(data["created"])
+        if not manifest.is_index:
+            return values[0] if values else None
+        return newest_created(values)
+
+    def summarize_many(self, pairs: List[Tuple[str, str]]) -> List[Optional[dict]]:
+        """For each (repository, tag): digest, media_type, created, size; None for a tag that vanished."""
+        manifests = self.client.map_bounded(lambda pair: self.manifest(pair[0], pair[1]), pairs)
+        items = [(repository, manifest) for (repository, _tag), manifest in zip(pairs, manifests)]
+        self.load_children(items)
+        self.load_configs(items)
+        summaries = []
+        for repository, manifest in items:
+            if manifest is None:
+                summaries.append(None)
+                continue
+            summaries.append(dict(
+                digest=manifest.digest, media_type=manifest.media_type,
+                created=self.created(repository, manifest), size=self.total_size(repository, manifest),
+            ))
+        return summaries

@@ -1,0 +1,471 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) dockhand.registry contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: registry_manifest
+short_description: Point a tag at an image, copy images between registries, delete tags and manifests safely
+version_added: 0.1.0
+description:
+  - Manages one tag or one manifest of a repository on a registry that speaks the Registry HTTP API v2
+    (the distribution registry, C(registry:2)), without a Docker engine.
+  - With O(state=present) and O(source), makes O(tag) point at the source image. In the same repository this
+    is a byte-exact manifest PUT; from another repository of the same registry the blobs are mounted across
+    repositories; from another registry the blobs are streamed (never held whole in memory), skipping blobs the
+    target already has. The child manifests of an index (multi-platform image) are copied first.
+  - With O(state=absent) and O(tag), removes that tag only, see O(tag) for how tags that share its digest survive.
+  - With O(state=absent) and O(digest), deletes the manifest; the result lists every tag that pointed at it.
+  - With O(state=absent), a tag, manifest or repository that does not exist is already absent (no change).
+  - Deleting frees no disk space by itself; the registry's garbage collection does (see the
+    P(dockhand.registry.registry_server#role) role's C(garbage_collect) tasks).
+author:
+  - dockhand.registry contributors (@dockhand)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
+  - dockhand.registry.registry
+attributes:
+  check_mode:
+    support: full
+    details: Reports what would be copied or deleted (RV(method), RV(digest), RV(deleted_tags)) without writing.
+  diff_mode:
+    support: full
+    details: Shows the digest the tag (or digest) pointed at before and after.
+  idempotent:
+    support: full
+    description: Running the task again reports no change once the tag (or digest) is in the requested state.
+  action_group:
+    support: full
+    membership:
+      - dockhand.registry.registry
+  platform:
+    platforms: posix
+options:
+  repository:
+    description:
+      - The repository in the registry given by O(registry), without the registry part, for example V(team/app).
+    type: str
+    required: true
+  tag:
+    description:
+      - The tag to manage. Exactly one of O(tag) and O(digest) is required.
+      - "O(state=absent) removes only this tag. The Registry API of distribution 2.x has no call that removes a tag:
+        deleting a manifest by digest removes every tag on it. So when other tags share the digest (or a kept index
+        lists it), the module checks that the tag still points at the digest it inspected, PUTs a unique throw-away
+        manifest (an OCI image manifest without layers, with a tiny constant config blob and a unique annotation)
+        under the tag, and deletes that throw-away manifest by its digest, which removes only this tag. If either
+        step fails, the tag is pointed back at its original manifest (its exact bytes) before the module fails,
+        so a failure never leaves the tag pointing at something you did not have. When the tag is the only one on
+        its digest, the manifest is deleted by digest directly."
+    type: str
+  digest:
+    description:
+      - The manifest digest to manage, V(sha256:) followed by 64 hexadecimal digits.
+      - With O(state=absent) the manifest is deleted, and every tag pointing at it goes with it.
+      - With O(state=present) the source image is stored under its digest without a tag, and its digest must
+        equal O(digest).
+    type: str
+  state:
+    description:
+      - V(present) makes O(tag) (or O(digest)) name the image O(source) names.
+      - V(absent) removes O(tag), or deletes the manifest O(digest).
+    type: str
+    choices: [present, absent]
+    default: present
+  source:
+    description:
+      - The image to copy, as V([registry/]repository[:tag|@digest]). Without a registry part the image is taken
+        from O(registry). Without a tag or digest, V(latest) is used.
+      - Required with O(state=present).
+    type: str
+  source_username:
+    description:
+      - User name on the source registry, when it is another registry than O(registry).
+      - The C(source_*) options are ignored when O(source) is on O(registry); the O(registry) credentials are used.
+    type: str
+  source_password:
+    description:
+      - Password or token for O(source_username).
+    type: str
+  source_docker_config:
+    description:
+      - Path of a Docker C(config.json) whose credentials are used for the source registry when
+        O(source_username) is not set. Defaults to O(docker_config).
+    type: path
+  source_validate_certs:
+    description:
+      - Whether to verify the source registry's TLS certificate.
+      - O(validate_certs), O(ca_cert), O(client_cert) and O(client_key) apply to O(registry) only.
+    type: bool
+    default: true
+  source_ca_cert:
+    description:
+      - CA bundle used to verify the source registry's certificate.
+    type: path
+notes:
+  - A tag can be removed safely only while nobody else changes it at the same time; the module re-checks
+    the tag right before it acts and refuses to touch a tag that moved.
+  - The throw-away manifests are deleted at once; the small shared config blob they use stays until the next
+    garbage collection, like every deleted manifest's blobs.
+seealso:
+  - module: dockhand.registry.registry_repo
+  - module: dockhand.registry.registry_manifest_info
+"""
+
+EXAMPLES = r"""
+- name: Publish app:1.2.0 as app:stable on the same registry (a byte-exact manifest PUT)
+  dockhand.registry.registry_manifest:
+    registry: registry.example.com
+    repository: team/app
+    tag: stable
+    source: team/app:1.2.0
+
+- name: Copy an image from a staging registry, with credentials for both
+  dockhand.registry.registry_manifest:
+    registry: registry.example.com
+    username: deploy
+    password: "{{ prod_password }}"
+    repository: team/app
+    tag: 1.2.0
+    source: staging.example.com/team/app:1.2.0
+    source_username: reader
+    source_password: "{{ staging_password }}"
+
+- name: Remove one tag; other tags on the same image stay
+  dockhand.registry.registry_manifest:
+    registry: registry.example.com
+    repository: team/app
+    tag: 1.2.0-rc1
+    state: absent
+
+- name: Delete a manifest by digest, with every tag on it
+  dockhand.registry.registry_manifest:
+    registry: registry.example.com
+    repository: team/app
+    digest: sha256:4b2f5e0d1a8c6e3f9b7d2a1c0e5f8b3d6a9c2e1f4b7d0a3c6e9f2b5d8a1c4e7f
+    state: absent
+  register: deleted
+
+- name: Show which tags went with it
+  ansible.builtin.debug:
+    var: deleted.deleted_tags
+"""
+
+RETURN = r"""
+digest:
+  description:
+    - The digest the tag (or digest) points at after the task; V(null) once removed.
+  returned: success
+  type: str
+  sample: sha256:4b2f5e0d1a8c6e3f9b7d2a1c0e5f8b3d6a9c2e1f4b7d0a3c6e9f2b5d8a1c4e7f
+previous_digest:
+  description:
+    - The digest the tag (or digest) pointed at before the task; V(null) if it did not exist.
+  returned: success
+  type: str
+  sample: sha256:0e5f8b3d6a9c2e1f4b7d0a3c6e9f2b5d8a1c4e7f4b2f5e0d1a8c6e3f9b7d2a1c
+method:
+  description:
+    - How the change is (or would be) made.
+    - V(same_repository), V(mount) or V(copy) for O(state=present).
+    - V(delete_digest) (the tag was the only one on its manifest, or O(digest) was given) or V(untag)
+      (a throw-away manifest removed the tag alone) for O(state=absent).
+    - V(none) when nothing needs to change.
+  returned: success
+  type: str
+  sample: untag
+deleted_tags:
+  description:
+    - The tags that are (or in check mode would be) removed. With O(digest), every tag that pointed at it.
+  returned: success
+  type: list
+  elements: str
+  sample: [1.2.0-rc1]
+sharing_tags:
+  description:
+    - With O(state=absent) and O(tag), the other tags on the same digest, which stay.
+  returned: success
+  type: list
+  elements: str
+  sample: [latest, "1.2"]
+transfer:
+  description:
+    - What a copy did (O(state=present), not in check mode).
+  returned: changed and state is present
+  type: dict
+  contains:
+    manifests_put:
+      description: Digests of the manifests written, children of an index first.
+      type: list
+      elements: str
+    blobs_copied:
+      description: Blobs streamed from the source registry.
+      type: list
+      elements: str
+    blobs_mounted:
+      description: Blobs mounted from the source repository of the same registry.
+      type: list
+      elements: str
+    blobs_present:
+      description: Blobs the target repository already had.
+      type: list
+      elements: str
+    bytes_copied:
+      description: Bytes streamed.
+      type: int
+msg:
+  description: A one-line summary.
+  returned: success
+  type: str
+  sample: removed tag 1.2.0-rc1 of team/app through a throw-away manifest; 2 other tags keep its image
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
+    ReferenceError as ImageReferenceError,
+    parse_reference,
+    validate_digest,
+    validate_repository,
+    validate_tag,
+)
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
+    RegistryClient,
+    RegistryError,
+    registry_argument_spec,
+    require_registry_libraries,
+)
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_copy import (
+    CopyError,
+    ImageCopier,
+    copy_method,
+    summarize,
+)
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete import (
+    TagDeleteError,
+    index_children,
+    plan_single_tag,
+    remove_single_tag,
+    resolve_tags,
+)
+
+GC_NOTE = "disk space returns only after the registry's garbage collection"
+SOURCE_OPTIONS = ("username", "password", "docker_config", "validate_certs", "ca_cert")
+
+
+def same_host(left: str, right: str) -> bool:
+    """Whether two registry spellings (maybe with a scheme or trailing slash) name one host."""
+    def norm(text):
+        text = (text or "").strip().lower()
+        for scheme in ("https://", "http://"):
+            if text.startswith(scheme):
+                text = text[len(scheme):]
+        return text.rstrip("/")
+    return norm(left) == norm(right)
+
+
+class ManifestManager:
+    """Decides and applies the state of one tag or manifest."""
+
+    def __init__(self, module, client):
+        self.module = module
+        self.client = client
+        self.params = module.params
+        self.repository = self.params["repository"]
+        self.tag = self.params["tag"]
+        self.digest = self.params["digest"]
+        self.reference = self.tag or self.digest
+        self.result = dict(changed=False, deleted_tags=[], method="none")
+
+    # state=present
+
+    def _source(self):
+        ref = parse_reference(self.params["source"])
+        same_registry = ref.registry is None or same_host(ref.registry, self.client.host) or same_host(
+            ref.registry, self.params["registry"])
+        if same_registry:
+            return ref, self.client, True
+        # TLS material of the target registry is not for another host; credentials come from
+        # source_* options or the docker config only.
+        validate_certs = self.params["source_validate_certs"]
+        client = RegistryClient.from_params(
+            self.params, prefix="source_", registry=ref.registry,
+            validate_certs=True if validate_certs is None else validate_certs,
+            ca_cert=self.params["source_ca_cert"], client_cert=None, client_key=None,
+        )
+        return ref, client, False
+
+    def decide_present(self, current_digest, source_digest):
+        """Why the reference must change, or None when it already names the source image."""
+        if current_digest == source_digest:
+            return None
+        if current_digest is None:
+            return "%s does not exist yet" % self.reference
+        return "%s points at %s, the source is %s" % (self.reference, current_digest, source_digest)
+
+    def present(self):
+        ref, source_client, same_registry = self._source()
+        source_reference = ref.digest or ref.tag or "latest"
+        current = self.client.head_manifest(self.repository, self.reference)
+        current_digest = current.digest if current else None
+        self.result.update(previous_digest=current_digest, digest=current_digest)
+
+        manifest = None
+        source_digest = ref.digest
+        if source_digest is None or (current_digest != source_digest):
+            manifest = source_client.get_manifest(ref.repository, source_reference)
+            if manifest is None:
+                raise CopyError("source image %s not found on registry %s" % (self.params["source"], source_client.host))
+            source_digest = manifest.digest
+        if self.digest and source_digest != self.digest:
+            raise CopyError("source image %s has digest %s, not the requested %s"
+                            % (self.params["source"], source_digest, self.digest))
+
+        reason = self.decide_present(current_digest, source_digest)
+        self._diff(current_digest, source_digest)
+        if reason is None:
+            self.result["msg"] = "%s:%s already points at %s" % (self.repository, self.reference, source_digest)
+            return
+        method = copy_method(same_registry, ref.repository, self.repository)
+        self.result.update(changed=True, digest=source_digest, method=method)
+        if self.module.check_mode:
+            self.result["msg"] = "would point %s:%s at %s (%s; %s)" % (
+                self.repository, self.reference, source_digest, method, reason)
+            return
+        copier = ImageCopier(source_client, ref.repository, self.client, self.repository, same_registry)
+        copied = copier.copy(manifest, self.reference)
+        self.result["transfer"] = copied.as_dict()
+        counts = summarize(copied)
+        self.result["msg"] = (
+            "pointed %s:%s at %s (%s): %d manifests written, %d blobs copied, %d mounted, %d already present"
+            % (self.repository, self.reference, source_digest, method,
+               counts["manifests"], counts["copied"], counts["mounted"], counts["present"])
+        )
+
+    # state=absent
+
+    def absent_tag(self):
+        plan = plan_single_tag(self.client, self.repository, self.tag)
+        self.result.update(previous_digest=plan.digest, digest=plan.digest, sharing_tags=plan.sharing_tags)
+        if plan.action == "absent":
+            self.result["msg"] = "tag %s of %s does not exist" % (self.tag, self.repository)
+            self._diff(None, None)
+            return
+        self.result.update(changed=True, method=plan.action, deleted_tags=[self.tag], digest=None)
+        self._diff(plan.digest, None)
+        if plan.action == "untag":
+            why = []
+            if plan.sharing_tags:
+                why.append("%d other tags keep its image" % len(plan.sharing_tags))
+            if plan.referencing_indexes:
+                why.append("indexes %s list it" % ", ".join(plan.referencing_indexes))
+            text = "tag %s of %s through a throw-away manifest; %s" % (self.tag, self.repository, " and ".join(why))
+        else:
+            text = "tag %s of %s by deleting its manifest %s, which no other tag uses" % (
+                self.tag, self.repository, plan.digest)
+        if self.module.check_mode:
+            self.result["msg"] = "would remove " + text
+            return
+        if not remove_single_tag(self.client, self.repository, self.tag, plan):
+            self.result.update(changed=False, deleted_tags=[], method="none")
+            self.result["msg"] = "tag %s of %s disappeared meanwhile" % (self.tag, self.repository)
+            return
+        self.result["msg"] = "removed %s; %s" % (text, GC_NOTE)
+
+    def absent_digest(self):
+        head = self.client.head_manifest(self.repository, self.digest)
+        if head is None:
+            self.result.update(previous_digest=None, digest=None)
+            self.result["msg"] = "manifest %s does not exist in %s" % (self.digest, self.repository)
+            self._diff(None, None)
+            return
+        heads = resolve_tags(self.client, self.repository, self.client.list_tags(self.repository))
+        tags = sorted(tag for tag, tag_head in heads.items() if tag_head.digest == self.digest)
+        indexes = sorted(index for index, children in index_children(self.client, self.repository, heads.values()).items()
+                         if self.digest in children and index != self.digest)
+        for index in indexes:
+            self.module.warn("manifest %s is listed by index %s, which breaks once it is deleted" % (self.digest, index))
+        self.result.update(changed=True, method="delete_digest", deleted_tags=tags, previous_digest=self.digest,
+                           digest=None)
+        self._diff(self.digest, None, tags)
+        text = "manifest %s of %s and its %d tags" % (self.digest, self.repository, len(tags))
+        if self.module.check_mode:
+            self.result["msg"] = "would delete " + text
+            return
+        self.client.delete_manifest(self.repository, self.digest)
+        self.result["msg"] = "deleted %s; %s" % (text, GC_NOTE)
+
+    def _diff(self, before, after, tags=None):
+        if not self.module._diff:
+            return
+        before_state = dict(digest=before)
+        if tags is not None:
+            before_state["tags"] = tags
+        self.result["diff"] = dict(
+            before=before_state, after=dict(digest=after),
+            before_header="%s:%s" % (self.repository, self.reference),
+            after_header="%s:%s" % (self.repository, self.reference),
+        )
+
+    def run(self):
+        if self.params["state"] == "present":
+            self.present()
+        elif self.tag:
+            self.absent_tag()
+        else:
+            self.absent_digest()
+        return self.result
+
+
+def validate_params(params):
+    """Raise ImageReferenceError for names the registry would reject."""
+    validate_repository(params["repository"])
+    if params["tag"] is not None:
+        validate_tag(params["tag"])
+    if params["digest"] is not None:
+        validate_digest(params["digest"])
+    if params["source"] is not None:
+        parse_reference(params["source"])
+
+
+def main():
+    argument_spec = registry_argument_spec()
+    argument_spec.update(
+        repository=dict(type="str", required=True),
+        tag=dict(type="str"),
+        digest=dict(type="str"),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        source=dict(type="str"),
+        source_username=dict(type="str"),
+        source_password=dict(type="str", no_log=True),
+        source_docker_config=dict(type="path"),
+        source_validate_certs=dict(type="bool", default=True),
+        source_ca_cert=dict(type="path"),
+    )
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        mutually_exclusive=[("tag", "digest")],
+        required_one_of=[("tag", "digest")],
+        required_if=[("state", "present", ["source"])],
+        supports_check_mode=True,
+    )
+    require_registry_libraries(module)
+    try:
+        validate_params(module.params)
+    except ImageReferenceError as exc:
+        module.fail_json(msg=str(exc))
+    try:
+        client = RegistryClient.from_params(module.params)
+        result = ManifestManager(module, client).run()
+    except TagDeleteError as exc:
+        module.fail_json(msg=str(exc))
+    except (CopyError, RegistryError, ImageReferenceError) as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

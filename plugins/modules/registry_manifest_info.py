@@ -1,0 +1,292 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) dockhand.registry contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: registry_manifest_info
+short_description: Inspect one image manifest in a registry (Registry HTTP API v2)
+version_added: 0.1.0
+description:
+  - Fetches the manifest that O(repository) with O(tag) or O(digest) names, and reports its digest,
+    media type, size, the raw manifest, the image config (creation time, OS, architecture, labels)
+    and the layers; for a multi-platform image (OCI index or Docker manifest list) the platforms.
+  - A reference that does not exist is not a failure, RV(exists) is V(false) then. An unknown
+    repository is a failure.
+  - The manifest's digest is verified against its bytes.
+  - Read-only; talks HTTP to the registry and needs no Docker engine.
+author:
+  - dockhand.registry contributors (@dockhand)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
+  - dockhand.registry.registry
+attributes:
+  check_mode:
+    support: full
+    details: The module never changes anything, so it runs the same in check mode.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    description: The module only reads.
+  action_group:
+    support: full
+    membership:
+      - dockhand.registry.registry
+  platform:
+    platforms: posix
+options:
+  repository:
+    description:
+      - Repository in the registry, for example V(team/app) (no registry host, tag or digest).
+      - On Docker Hub, a name without V(/) means an official image (V(library/<name>)).
+    type: str
+    required: true
+  tag:
+    description:
+      - Tag to inspect. Mutually exclusive with O(digest); one of them is required.
+    type: str
+  digest:
+    description:
+      - Manifest digest to inspect, V(sha256:) followed by 64 hexadecimal digits.
+    type: str
+seealso:
+  - module: dockhand.registry.registry_repo_info
+  - module: dockhand.registry.registry_manifest
+"""
+
+EXAMPLES = r"""
+- name: Inspect team/app:v1
+  dockhand.registry.registry_manifest_info:
+    registry: registry.example.com
+    repository: team/app
+    tag: v1
+  register: app_v1
+
+- name: Fail when the image is older than a year
+  ansible.builtin.assert:
+    that:
+      - app_v1.exists
+      - (now(utc=true) - (app_v1.config.created[:19] | to_datetime('%Y-%m-%dT%H:%M:%S'))).days < 365
+
+- name: Platforms of a multi-platform image, with settings shared by all registry modules
+  module_defaults:
+    group/dockhand.registry.registry:
+      registry: 127.0.0.1:5000
+  block:
+    - dockhand.registry.registry_manifest_info:
+        repository: tools/busybox
+        digest: sha256:6aad9495ad9b9795e8964e9034dfbcfb69a7848ae2ec758e24851644904c7b95
+      register: busybox
+
+    - ansible.builtin.debug:
+        msg: "{{ busybox.platforms | map(attribute='architecture') | list }}"
+"""
+
+RETURN = r"""
+exists:
+  description: Whether the tag or digest exists in the repository.
+  returned: success
+  type: bool
+  sample: true
+digest:
+  description: Digest of the manifest (sha256 of its exact bytes).
+  returned: when RV(exists)
+  type: str
+  sample: sha256:313e4e2b775b8dc19d12d72fc129a63fa53bf87c4fc98a7c60ec399dd2643bf1
+media_type:
+  description: Media type of the manifest.
+  returned: when RV(exists)
+  type: str
+  sample: application/vnd.docker.distribution.manifest.v2+json
+size:
+  description: Size of the manifest itself in bytes.
+  returned: when RV(exists)
+  type: int
+  sample: 525
+total_size:
+  description:
+    - Bytes the whole image declares, manifest, config and layers; for an index, the index and every
+      platform image, blobs shared between platforms counted once.
+  returned: when RV(exists)
+  type: int
+  sample: 11099
+is_index:
+  description: Whether the manifest is an OCI index or Docker manifest list (multi-platform image).
+  returned: when RV(exists)
+  type: bool
+manifest:
+  description: The manifest as JSON, as the registry stores it.
+  returned: when RV(exists)
+  type: dict
+config:
+  description:
+    - Summary of the image config. V(null) for an index (see RV(platforms)).
+  returned: when RV(exists)
+  type: dict
+  contains:
+    created:
+      description: Creation time as the image records it.
+      type: str
+      sample: "2020-01-01T00:00:00Z"
+    os:
+      description: Operating system.
+      type: str
+      sample: linux
+    architecture:
+      description: CPU architecture.
+      type: str
+      sample: amd64
+    variant:
+      description: CPU variant, if any.
+      type: str
+    labels:
+      description: Image labels.
+      type: dict
+      sample: {org.opencontainers.image.version: "1.2.3"}
+    digest:
+      description: Digest of the config blob.
+      type: str
+layers:
+  description: Layers of an image manifest, base layer first. Empty for an index.
+  returned: when RV(exists)
+  type: list
+  elements: dict
+  contains:
+    digest:
+      description: Layer blob digest.
+      type: str
+    size:
+      description: Layer size in bytes (compressed, as stored).
+      type: int
+    media_type:
+      description: Layer media type.
+      type: str
+platforms:
+  description: For an index, one entry per platform image. Empty for an image manifest.
+  returned: when RV(exists)
+  type: list
+  elements: dict
+  contains:
+    digest:
+      description: Digest of the platform's manifest.
+      type: str
+    media_type:
+      description: Media type of the platform's manifest.
+      type: str
+    size:
+      description: Size of the platform's manifest.
+      type: int
+    os:
+      description: Operating system.
+      type: str
+    architecture:
+      description: CPU architecture.
+      type: str
+    variant:
+      description: CPU variant, if any.
+      type: str
+    os_version:
+      description: OS version (Windows images), if any.
+      type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
+    ReferenceError as ImageReferenceError,
+    validate_digest,
+    validate_repository,
+    validate_tag,
+)
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
+    RegistryClient,
+    RegistryError,
+    registry_argument_spec,
+    require_registry_libraries,
+)
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_inspect import (
+    ManifestInspector,
+    config_summary,
+    descriptor_summary,
+    hub_repository,
+    platform_summary,
+)
+
+
+class ManifestReader:
+    """Fetches one manifest and what it references; never writes."""
+
+    def __init__(self, client, repository, reference):
+        self.client = client
+        self.repository = hub_repository(client, repository)
+        self.reference = reference
+        self.inspector = ManifestInspector(client)
+
+    def run(self):
+        manifest = self.inspector.manifest(self.repository, self.reference)
+        if manifest is None:
+            # Absent reference is an answer; an unknown repository is a mistake (raises RegistryNotFound).
+            self.client.list_tags(self.repository)
+            return dict(changed=False, exists=False)
+        items = [(self.repository, manifest)]
+        self.inspector.load_children(items)
+        self.inspector.load_configs(items)
+        config = None
+        if not manifest.is_index and manifest.config_descriptor:
+            config_digest = manifest.config_descriptor.get("digest")
+            config = config_summary(self.inspector.config(self.repository, config_digest))
+            if config is not None:
+                config["digest"] = config_digest
+        return dict(
+            changed=False,
+            exists=True,
+            digest=manifest.digest,
+            media_type=manifest.media_type,
+            size=manifest.size,
+            total_size=self.inspector.total_size(self.repository, manifest),
+            is_index=manifest.is_index,
+            manifest=manifest.data,
+            config=config,
+            layers=[descriptor_summary(d) for d in manifest.layer_descriptors],
+            platforms=[platform_summary(d) for d in manifest.child_descriptors],
+        )
+
+
+def main():
+    argument_spec = registry_argument_spec()
+    argument_spec.update(
+        repository=dict(type="str", required=True),
+        tag=dict(type="str"),
+        digest=dict(type="str"),
+    )
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        supports_check_mode=True,
+        mutually_exclusive=[("tag", "digest")],
+        required_one_of=[("tag", "digest")],
+        required_together=[("username", "password")],
+    )
+    params = module.params
+    try:
+        validate_repository(params["repository"])
+        if params["tag"] is not None:
+            validate_tag(params["tag"])
+        else:
+            validate_digest(params["digest"])
+    except ImageReferenceError as exc:
+        module.fail_json(msg=str(exc))
+    require_registry_libraries(module)
+    try:
+        with RegistryClient.from_params(params) as client:
+            result = ManifestReader(client, params["repository"], params["tag"] or params["digest"]).run()
+    except RegistryError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

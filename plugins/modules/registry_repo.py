@@ -1,0 +1,384 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) dockhand.registry contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: registry_repo
+short_description: Apply a retention policy to a registry repository, or empty it
+version_added: 0.1.0
+description:
+  - Manages the tags of one repository on a registry that speaks the Registry HTTP API v2
+    (the distribution registry, C(registry:2)), without a Docker engine.
+  - O(state=absent) deletes every manifest of the repository, so that its tag list becomes empty.
+  - O(state=present) applies a retention policy (O(keep_last), O(keep_tags), O(match), O(older_than)) and
+    removes only the tags it selects.
+  - Each selected tag is removed with the safe single-tag delete of M(dockhand.registry.registry_manifest).
+    Tags are grouped by digest; a digest whose every tag is selected (and which no kept index lists) is deleted
+    once by digest. A selected tag that shares its digest with a kept tag is removed through a unique throw-away
+    manifest, so the kept tag, and with it the image, stays.
+  - Deleting frees no disk space by itself; the registry's garbage collection does (see the
+    P(dockhand.registry.registry_server#role) role's C(garbage_collect) tasks).
+author:
+  - dockhand.registry contributors (@dockhand)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
+  - dockhand.registry.registry
+attributes:
+  check_mode:
+    support: full
+    details: Returns the same plan (RV(deleted_tags), RV(kept_tags)) without deleting anything.
+  diff_mode:
+    support: full
+    details: Shows the tag list before and after.
+  idempotent:
+    support: full
+    description: Running the task again with the same policy reports no change once the selected tags are gone.
+  action_group:
+    support: full
+    membership:
+      - dockhand.registry.registry
+  platform:
+    platforms: posix
+options:
+  repository:
+    description:
+      - The repository in the registry given by O(registry), without the registry part, for example V(team/app).
+      - With O(state=present) a repository the registry does not know is an error; with O(state=absent) it is
+        already absent.
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) applies the retention policy. Without O(keep_last), O(older_than) and O(match) nothing is deleted.
+      - V(absent) deletes every manifest of the repository, including the child manifests of its indexes.
+    type: str
+    choices: [present, absent]
+    default: present
+  keep_last:
+    description:
+      - Of the candidate tags (see O(match)), keep the N whose images were created last (the C(created) time
+        of the image configuration). Ties are broken by tag name. Tags whose creation time is unknown rank oldest.
+    type: int
+  keep_tags:
+    description:
+      - Regular expressions (Python C(re.search), so anchor them); tags matching any of them are never deleted.
+    type: list
+    elements: str
+    default: []
+  match:
+    description:
+      - Regular expressions (Python C(re.search)); only tags matching one of them are candidates for deletion.
+      - When neither O(keep_last) nor O(older_than) is set, every candidate that O(keep_tags) does not protect is
+        deleted.
+    type: list
+    elements: str
+    default: []
+  older_than:
+    description:
+      - Only delete candidates whose image was created more than this long ago, written as numbers with the units
+        V(w), V(d), V(h), V(m), V(s), for example V(30d), V(12h) or V(1d12h).
+      - Tags whose creation time is unknown are kept.
+    type: str
+notes:
+  - Tags that share a digest with a kept tag keep the image alive; only the tag goes.
+  - A failure part way reports the tags deleted so far in RV(deleted_tags) and fails; a tag being removed through
+    a throw-away manifest is pointed back at its image before the module fails.
+seealso:
+  - module: dockhand.registry.registry_manifest
+  - module: dockhand.registry.registry_repo_info
+"""
+
+EXAMPLES = r"""
+- name: Keep the 10 newest release tags and anything named latest or stable
+  dockhand.registry.registry_repo:
+    registry: registry.example.com
+    repository: team/app
+    match: ['^v?\d+\.\d+\.\d+$']
+    keep_last: 10
+    keep_tags: ['^latest$', '^stable$']
+
+- name: Preview deleting CI builds older than 30 days
+  dockhand.registry.registry_repo:
+    registry: registry.example.com
+    repository: team/app
+    match: ['^ci-']
+    older_than: 30d
+  check_mode: true
+  register: plan
+
+- name: Delete every image of a repository
+  dockhand.registry.registry_repo:
+    registry: registry.example.com
+    repository: team/old-app
+    state: absent
+"""
+
+RETURN = r"""
+deleted_tags:
+  description: Tags removed (in check mode, tags that would be removed), sorted.
+  returned: success
+  type: list
+  elements: str
+  sample: [ci-101, ci-102]
+kept_tags:
+  description: Tags that stay, sorted.
+  returned: success
+  type: list
+  elements: str
+  sample: [latest, v1.2.0]
+deleted_digests:
+  description: Manifests deleted (or to be deleted) by digest because all of their tags went.
+  returned: success
+  type: list
+  elements: str
+  sample: [sha256:4b2f5e0d1a8c6e3f9b7d2a1c0e5f8b3d6a9c2e1f4b7d0a3c6e9f2b5d8a1c4e7f]
+untagged_tags:
+  description: Deleted tags whose image stays because a kept tag or index uses it (removed through throw-away manifests).
+  returned: success
+  type: list
+  elements: str
+  sample: [ci-103]
+reasons:
+  description: For O(state=present), why each kept tag is kept (V(keep_tags), V(keep_last), V(not matched by match), ...).
+  returned: success
+  type: dict
+  sample: {latest: keep_tags, v1.2.0: keep_last}
+msg:
+  description: A one-line summary; it reminds that disk space comes back only after garbage collection.
+  returned: success
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
+    ReferenceError as ImageReferenceError,
+    validate_repository,
+)
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
+    RegistryClient,
+    RegistryError,
+    RegistryNotFound,
+    registry_argument_spec,
+    require_registry_libraries,
+)
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete import (
+    RemovalPlan,
+    TagDeleteError,
+    TagRemover,
+    index_children,
+    plan_removal,
+    probe_delete_allowed,
+)
+from ansible_collections.dockhand.registry.plugins.module_utils.retention import (
+    RetentionError,
+    RetentionPolicy,
+    TagInfo,
+    parse_created,
+)
+
+GC_NOTE = (
+    "disk space returns only after the registry's garbage collection"
+    " (dockhand.registry.registry_server, tasks_from: garbage_collect)"
+)
+
+
+class RepoManager:
+    """Decides which tags of one repository go, and removes them outside check mode."""
+
+    def __init__(self, module, client, policy):
+        self.module = module
+        self.client = client
+        self.policy = policy
+        self.repository = module.params["repository"]
+        self.result = dict(changed=False, deleted_tags=[], kept_tags=[], deleted_digests=[], untagged_tags=[])
+
+    def _head_all(self, tags):
+        heads = self.client.map_bounded(lambda tag: self.client.head_manifest(self.repository, tag), tags)
+        return dict((tag, head) for tag, head in zip(tags, heads) if head is not None)
+
+    def _created(self, manifest):
+        """The image creation time of a manifest (for an index, of its first real platform image)."""
+        if manifest is None:
+            return None
+        if manifest.is_index:
+            for child in manifest.child_descriptors:
+                platform = child.get("platform") or {}
+                if platform.get("os") == "unknown" or not child.get("digest"):
+                    continue  # attestation manifests carry no image configuration
+                return self._created(self.client.get_manifest(self.repository, child["digest"]))
+            return None
+        config = manifest.data.get("config") or {}
+        if not config.get("digest"):
+            return None
+        return parse_created(self.client.get_blob_json(self.repository, config["digest"]).get("created"))
+
+    def _tag_infos(self, tags):
+        """TagInfo of every existing tag: HEAD for most, GET plus config only where creation time matters."""
+        candidates = set()
+        if self.policy.needs_creation_time:
+            # Tags kept by their name alone never need their creation time.
+            probe = self.policy.select([TagInfo(tag=tag, digest="") for tag in tags])
+            candidates = set(probe.delete) | set(
+                tag for tag, why in probe.reasons.items() if why not in ("keep_tags", "not matched by match")
+            )
+        by_name = sorted(set(tags) - candidates)
+        heads = self._head_all(by_name)
+        timed = sorted(candidates)
+        manifests = self.client.map_bounded(lambda tag: self.client.get_manifest(self.repository, tag), timed)
+        unique = {}
+        for manifest in manifests:
+            if manifest is not None:
+                unique.setdefault(manifest.digest, manifest)
+        digests = sorted(unique)
+        created = dict(zip(digests, self.client.map_bounded(lambda digest: self._created(unique[digest]), digests)))
+        infos = []
+        media_types = {}
+        for tag, head in heads.items():
+            infos.append(TagInfo(tag=tag, digest=head.digest))
+            media_types[head.digest] = head.media_type
+        for tag, manifest in zip(timed, manifests):
+            if manifest is not None:
+                infos.append(TagInfo(tag=tag, digest=manifest.digest, created=created.get(manifest.digest)))
+                media_types[manifest.digest] = manifest.media_type
+        return infos, media_types
+
+    def _protected(self, kept_digests, media_types):
+        """Children of the kept indexes: deleting them by digest would break those indexes."""
+        heads = [_Head(digest, media_types.get(digest)) for digest in kept_digests]
+        protected = set()
+        for children in index_children(self.client, self.repository, heads).values():
+            protected.update(children)
+        return protected
+
+    def _execute(self, plan: RemovalPlan):
+        if not self.module.check_mode:
+            probe_delete_allowed(self.client, self.repository)
+            removal = TagRemover(self.client, self.repository).execute(plan)
+            self.result.update(deleted_digests=removal.deleted_digests, untagged_tags=sorted(removal.untagged))
+            return removal.removed_tags
+        self.result.update(deleted_digests=sorted(plan.delete_digests), untagged_tags=sorted(plan.untag))
+        return plan.tags
+
+    def present(self):
+        tags = self.client.list_tags(self.repository)
+        if not self.policy.selects_anything:
+            self.result.update(kept_tags=sorted(tags), reasons=dict((tag, "no rule selects tags") for tag in tags),
+                               msg="no retention rule given; %d tags kept" % len(tags))
+            return
+        infos, media_types = self._tag_infos(tags)
+        selection = self.policy.select(infos)
+        tag_digests = dict((info.tag, info.digest) for info in infos)
+        kept_digests = set(tag_digests[tag] for tag in selection.keep)
+        plan = plan_removal(tag_digests, selection.delete, self._protected(kept_digests, media_types))
+        self.result.update(kept_tags=selection.keep, reasons=selection.reasons)
+        self._diff(sorted(tag_digests), selection.keep)
+        if not selection.delete:
+            self.result["msg"] = "nothing to delete; %d tags kept" % len(selection.keep)
+            return
+        self.result.update(changed=True, deleted_tags=selection.delete)
+        try:
+            self.result["deleted_tags"] = self._execute(plan)
+        finally:
+            self.result["msg"] = "%s %d tags (%d manifests by digest, %d tags through throw-away manifests), kept %d; %s" % (
+                "would delete" if self.module.check_mode else "deleted", len(self.result["deleted_tags"]),
+                len(self.result["deleted_digests"]), len(self.result["untagged_tags"]), len(selection.keep), GC_NOTE)
+
+    def absent(self):
+        try:
+            tags = self.client.list_tags(self.repository)
+        except RegistryNotFound:
+            self.result["msg"] = "repository %s does not exist" % self.repository
+            return
+        if not tags:
+            self.result["msg"] = "repository %s has no tags" % self.repository
+            return
+        heads = self._head_all(tags)
+        digests = set(head.digest for head in heads.values())
+        children = set()
+        for child_digests in index_children(self.client, self.repository, heads.values()).values():
+            children.update(child_digests)
+        children -= digests
+        self._diff(sorted(heads), [])
+        self.result.update(changed=True, deleted_tags=sorted(heads), deleted_digests=sorted(digests | children))
+        self.result["msg"] = "%s all %d manifests of %s (%d tags); %s" % (
+            "would delete" if self.module.check_mode else "deleted", len(digests | children),
+            self.repository, len(heads), GC_NOTE)
+        if self.module.check_mode:
+            return
+        probe_delete_allowed(self.client, self.repository)
+        remover = TagRemover(self.client, self.repository)
+        # Indexes first, then the children they listed, so that no index is ever left half broken.
+        self.client.map_bounded(remover.delete_digest, sorted(digests))
+        self.client.map_bounded(remover.delete_digest, sorted(children))
+
+    def _diff(self, before, after):
+        if self.module._diff:
+            self.result["diff"] = dict(
+                before=dict(tags=before), after=dict(tags=after),
+                before_header=self.repository, after_header=self.repository,
+            )
+
+    def run(self):
+        if self.module.params["state"] == "absent":
+            self.absent()
+        else:
+            self.present()
+        return self.result
+
+
+class _Head:
+    """The digest and media type of a manifest, as index_children expects them."""
+
+    def __init__(self, digest, media_type):
+        self.digest = digest
+        self.media_type = media_type
+
+
+def main():
+    argument_spec = registry_argument_spec()
+    argument_spec.update(
+        repository=dict(type="str", required=True),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        keep_last=dict(type="int"),
+        keep_tags=dict(type="list", elements="str", default=[]),
+        match=dict(type="list", elements="str", default=[]),
+        older_than=dict(type="str"),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    require_registry_libraries(module)
+    params = module.params
+    try:
+        validate_repository(params["repository"])
+        policy = RetentionPolicy.from_options(
+            keep_last=params["keep_last"], keep_tags=params["keep_tags"], match=params["match"],
+            older_than=params["older_than"],
+        )
+    except (ImageReferenceError, RetentionError) as exc:
+        module.fail_json(msg=str(exc))
+    if params["state"] == "absent" and (policy.selects_anything or params["keep_tags"]):
+        module.fail_json(msg="keep_last, keep_tags, match and older_than apply to state=present only")
+    manager = None
+    try:
+        client = RegistryClient.from_params(params)
+        manager = RepoManager(module, client, policy)
+        result = manager.run()
+    except TagDeleteError as exc:
+        done = getattr(exc, "result", None)
+        partial = manager.result if manager else {}
+        if done is not None:
+            partial.update(deleted_tags=done.removed_tags, deleted_digests=done.deleted_digests,
+                           untagged_tags=sorted(done.untagged), changed=bool(done.removed_tags))
+        partial.pop("msg", None)
+        module.fail_json(msg=str(exc), **partial)
+    except RegistryError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

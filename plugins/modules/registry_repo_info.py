@@ -1,0 +1,260 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) dockhand.registry contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: registry_repo_info
+short_description: List the repositories and tags of a registry (Registry HTTP API v2)
+version_added: 0.1.0
+description:
+  - Lists one repository (O(repository)) or every repository of the registry's catalog, optionally
+    filtered by a regular expression (O(match)), with the tags of each.
+  - With O(details=true) each tag is resolved to its manifest digest, media type, image creation
+    time and total size. Manifests and image configs shared by several tags are fetched once, and
+    up to O(concurrency) requests run at once over keep-alive connections.
+  - The catalog and tag lists are read page by page following the registry's C(Link) headers,
+    never asking for more entries per page than the registry allows.
+  - Read-only; talks HTTP to the registry and needs no Docker engine.
+author:
+  - dockhand.registry contributors (@dockhand)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
+  - dockhand.registry.registry
+attributes:
+  check_mode:
+    support: full
+    details: The module never changes anything, so it runs the same in check mode.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    description: The module only reads.
+  action_group:
+    support: full
+    membership:
+      - dockhand.registry.registry
+  platform:
+    platforms: posix
+options:
+  repository:
+    description:
+      - One repository to list, for example V(team/app). The catalog is not read.
+      - On Docker Hub, a name without V(/) means an official image (V(library/<name>)).
+      - Mutually exclusive with O(match).
+    type: str
+  match:
+    description:
+      - Python regular expression; only catalog entries it finds a match in (C(re.search)) are
+        listed, for example V(^team/).
+      - Mutually exclusive with O(repository).
+    type: str
+  list_tags:
+    description:
+      - Read the tag list of every repository.
+      - Set to V(false) to get only repository names from the catalog, which costs one request
+        per page of the catalog instead of one more per repository.
+    type: bool
+    default: true
+  details:
+    description:
+      - Resolve every tag to its manifest and add RV(repositories[].manifests).
+      - Costs one request per tag, plus one per distinct image config (and per platform of
+        multi-platform images).
+      - Requires O(list_tags=true).
+    type: bool
+    default: false
+notes:
+  - Repositories and tags are returned in the order the registry lists them; the distribution
+    registry sorts its catalog, but not necessarily tag lists.
+seealso:
+  - module: dockhand.registry.registry_manifest_info
+  - module: dockhand.registry.registry_repo
+"""
+
+EXAMPLES = r"""
+- name: Tags of one repository
+  dockhand.registry.registry_repo_info:
+    registry: registry.example.com
+    repository: team/app
+  register: app_info
+
+- name: Every repository under team/, with digest, creation time and size of each tag
+  dockhand.registry.registry_repo_info:
+    registry: registry.example.com
+    username: reader
+    password: "{{ registry_password }}"
+    match: "^team/"
+    details: true
+  register: team_info
+
+- name: Only the repository names of a local registry
+  dockhand.registry.registry_repo_info:
+    registry: 127.0.0.1:5000
+    list_tags: false
+  register: catalog
+
+- name: Show the digest of team/app:v1
+  ansible.builtin.debug:
+    msg: >-
+      {{ (team_info.repositories | selectattr('name', '==', 'team/app') | first).manifests['v1'].digest }}
+"""
+
+RETURN = r"""
+repositories:
+  description:
+    - The repositories, in catalog order (or the one O(repository)).
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Repository name.
+      type: str
+      sample: team/app
+    tags:
+      description:
+        - Tag names. Empty when the repository has no tags left.
+        - Absent when O(list_tags=false).
+      type: list
+      elements: str
+      sample: [latest, v1]
+    manifests:
+      description:
+        - Only with O(details=true). For each tag name, what it points at.
+        - A tag removed while the module ran is missing here.
+      type: dict
+      sample:
+        v1:
+          digest: sha256:313e4e2b775b8dc19d12d72fc129a63fa53bf87c4fc98a7c60ec399dd2643bf1
+          media_type: application/vnd.docker.distribution.manifest.v2+json
+          created: "2020-01-01T00:00:00Z"
+          size: 11099
+      contains:
+        digest:
+          description: Digest of the manifest the tag points at.
+          type: str
+        media_type:
+          description: Media type of that manifest (image manifest or index/manifest list).
+          type: str
+        created:
+          description:
+            - Creation time of the image from its config, as the image records it.
+            - For a multi-platform index, the newest creation time of its platform images.
+            - V(null) when the image records none.
+          type: str
+        size:
+          description:
+            - Total bytes the image takes in the registry as the manifests declare, that is the manifest,
+              its config and its (compressed) layers; for an index, the index plus every platform image.
+            - Blobs shared by several platforms are counted once.
+          type: int
+"""
+
+import re
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
+    ReferenceError as ImageReferenceError,
+    validate_repository,
+)
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
+    RegistryClient,
+    RegistryError,
+    RegistryNotFound,
+    registry_argument_spec,
+    require_registry_libraries,
+)
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_inspect import (
+    ManifestInspector,
+    hub_repository,
+)
+
+
+class RepositoryLister:
+    """Reads the catalog, tag lists and (with details) manifests; never writes."""
+
+    def __init__(self, client, params):
+        self.client = client
+        self.params = params
+
+    def repository_names(self):
+        if self.params["repository"]:
+            return [hub_repository(self.client, self.params["repository"])]
+        names = self.client.catalog()
+        if self.params["match"]:
+            pattern = re.compile(self.params["match"])
+            names = [name for name in names if pattern.search(name)]
+        return names
+
+    def _tags_or_empty(self, name):
+        try:
+            return self.client.list_tags(name)
+        except RegistryNotFound:
+            # Listed by the catalog but gone (or never tagged) by now.
+            return []
+
+    def run(self):
+        names = self.repository_names()
+        if not self.params["list_tags"]:
+            return dict(changed=False, repositories=[dict(name=name) for name in names])
+        if self.params["repository"]:
+            tag_lists = [self.client.list_tags(names[0])]
+        else:
+            tag_lists = self.client.map_bounded(self._tags_or_empty, names)
+        repositories = [dict(name=name, tags=tags) for name, tags in zip(names, tag_lists)]
+        if self.params["details"]:
+            inspector = ManifestInspector(self.client)
+            pairs = [(entry["name"], tag) for entry in repositories for tag in entry["tags"]]
+            summaries = inspector.summarize_many(pairs)
+            for entry in repositories:
+                entry["manifests"] = {}
+            by_name = {entry["name"]: entry for entry in repositories}
+            for (name, tag), summary in zip(pairs, summaries):
+                if summary is not None:
+                    by_name[name]["manifests"][tag] = summary
+        return dict(changed=False, repositories=repositories)
+
+
+def main():
+    argument_spec = registry_argument_spec()
+    argument_spec.update(
+        repository=dict(type="str"),
+        match=dict(type="str"),
+        list_tags=dict(type="bool", default=True),
+        details=dict(type="bool", default=False),
+    )
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        supports_check_mode=True,
+        mutually_exclusive=[("repository", "match")],
+        required_together=[("username", "password")],
+    )
+    params = module.params
+    try:
+        if params["repository"] is not None:
+            validate_repository(params["repository"])
+    except ImageReferenceError as exc:
+        module.fail_json(msg=str(exc))
+    if params["match"] is not None:
+        try:
+            re.compile(params["match"])
+        except re.error as exc:
+            module.fail_json(msg="match %r is not a valid regular expression: %s" % (params["match"], exc))
+    if params["details"] and not params["list_tags"]:
+        module.fail_json(msg="details=true needs list_tags=true")
+    require_registry_libraries(module)
+    try:
+        with RegistryClient.from_params(params) as client:
+            result = RepositoryLister(client, params).run()
+    except RegistryError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

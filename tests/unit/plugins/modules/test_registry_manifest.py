@@ -1,0 +1,149 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) dockhand.registry contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible.module_utils import basic
+from ansible.module_utils.common.text.converters import to_bytes
+
+from ansible_collections.dockhand.registry.plugins.modules import registry_manifest
+from ansible_collections.dockhand.registry.tests.unit.plugins.module_utils.registry_fake import FakeRegistry
+
+REGISTRY = "127.0.0.1:5000"
+
+
+class ExitJson(Exception):
+    pass
+
+
+class FailJson(Exception):
+    pass
+
+
+def run_module(monkeypatch, args, registries=None):
+    """Run main(); ``registries`` maps a registry host to the FakeRegistry the client talks to."""
+    def exit_json(self, **kwargs):
+        raise ExitJson(kwargs)
+
+    def fail_json(self, **kwargs):
+        raise FailJson(kwargs)
+
+    def from_params(params, prefix="", **overrides):
+        host = overrides.get("registry") or params[prefix + "registry"]
+        return registries[host]
+
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+    monkeypatch.setattr(registry_manifest.RegistryClient, "from_params", staticmethod(from_params))
+    args = dict(args, _ansible_remote_tmp="/tmp", _ansible_keep_remote_files=False)
+    monkeypatch.setattr(basic, "_ANSIBLE_ARGS", to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args})))
+    monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy", raising=False)
+    with pytest.raises((ExitJson, FailJson)) as info:
+        registry_manifest.main()
+    return info.type is ExitJson, info.value.args[0]
+
+
+@pytest.mark.parametrize("args, message", [
+    (dict(repository="Team/App", tag="x", state="absent"), "invalid repository name"),
+    (dict(repository="team/app", tag="-x", state="absent"), "invalid tag"),
+    (dict(repository="team/app", digest="sha256:abc", state="absent"), "invalid digest"),
+    (dict(repository="team/app", tag="x", source="Bad Source"), "invalid reference"),
+])
+def test_bad_input_is_one_line_and_touches_nothing(monkeypatch, args, message):
+    registry = FakeRegistry(REGISTRY)
+    ok, result = run_module(monkeypatch, dict(args, registry=REGISTRY), {REGISTRY: registry})
+    assert not ok
+    assert message in result["msg"] and "\n" not in result["msg"]
+    assert registry.calls == []
+
+
+def test_same_host():
+    assert registry_manifest.same_host("http://127.0.0.1:5000/", "127.0.0.1:5000")
+    assert registry_manifest.same_host("Registry.Example.com", "https://registry.example.com")
+    assert not registry_manifest.same_host("127.0.0.1:5000", "127.0.0.1:5001")
+
+
+def test_absent_shared_tag_check_mode_then_real_with_diff(monkeypatch):
+    registry = FakeRegistry(REGISTRY)
+    digest = registry.add_image("app", ["a", "b", "c"])
+    args = dict(registry=REGISTRY, repository="app", tag="b", state="absent",
+                _ansible_check_mode=True, _ansible_diff=True)
+    ok, result = run_module(monkeypatch, args, {REGISTRY: registry})
+    assert ok and result["changed"] and result["method"] == "untag"
+    assert result["sharing_tags"] == ["a", "c"]
+    assert result["diff"]["before"] == {"digest": digest} and result["diff"]["after"] == {"digest": None}
+    assert registry.tag_digest("app", "b") == digest
+
+    args["_ansible_check_mode"] = False
+    ok, result = run_module(monkeypatch, args, {REGISTRY: registry})
+    assert ok and result["changed"] and result["deleted_tags"] == ["b"]
+    assert registry.repos["app"]["tags"] == {"a": digest, "c": digest}
+
+    ok, result = run_module(monkeypatch, args, {REGISTRY: registry})
+    assert ok and not result["changed"]
+
+
+def test_absent_digest_lists_every_tag(monkeypatch):
+    registry = FakeRegistry(REGISTRY)
+    digest = registry.add_image("app", ["a", "b"])
+    other = registry.add_image("app", ["c"], marker="other")
+    args = dict(registry=REGISTRY, repository="app", digest=digest, state="absent")
+    ok, result = run_module(monkeypatch, args, {REGISTRY: registry})
+    assert ok and result["changed"] and result["deleted_tags"] == ["a", "b"]
+    assert registry.repos["app"]["tags"] == {"c": other}
+    ok, result = run_module(monkeypatch, args, {REGISTRY: registry})
+    assert ok and not result["changed"] and result["deleted_tags"] == []
+
+
+def test_present_copies_across_registries_then_is_idempotent(monkeypatch):
+    source = FakeRegistry("127.0.0.1:5001")
+    target = FakeRegistry(REGISTRY)
+    digest = source.add_image("app", ["v1"], layers=(b"x", b"y"))
+    registries = {REGISTRY: target, "127.0.0.1:5001": source}
+    args = dict(registry=REGISTRY, repository="mirror/app", tag="v1", source="127.0.0.1:5001/app:v1",
+                _ansible_check_mode=True)
+    ok, result = run_module(monkeypatch, args, registries)
+    assert ok and result["changed"] and result["method"] == "copy" and result["digest"] == digest
+    assert "mirror/app" not in target.repos
+
+    args["_ansible_check_mode"] = False
+    ok, result = run_module(monkeypatch, args, registries)
+    assert ok and result["changed"] and len(result["transfer"]["blobs_copied"]) == 3
+    assert target.tag_digest("mirror/app", "v1") == digest
+
+    ok, result = run_module(monkeypatch, args, registries)
+    assert ok and not result["changed"] and result["previous_digest"] == digest
+
+
+def test_present_same_registry_without_registry_part_mounts(monkeypatch):
+    registry = FakeRegistry(REGISTRY)
+    digest = registry.add_image("app", ["v1"])
+    args = dict(registry=REGISTRY, repository="other", tag="v1", source="app:v1")
+    ok, result = run_module(monkeypatch, args, {REGISTRY: registry})
+    assert ok and result["method"] == "mount" and len(result["transfer"]["blobs_mounted"]) == 2
+    assert registry.tag_digest("other", "v1") == digest
+
+
+def test_present_missing_source_and_digest_mismatch(monkeypatch):
+    registry = FakeRegistry(REGISTRY)
+    digest = registry.add_image("app", ["v1"])
+    ok, result = run_module(monkeypatch, dict(registry=REGISTRY, repository="app", tag="x", source="app:nope"),
+                            {REGISTRY: registry})
+    assert not ok and "not found" in result["msg"]
+    wrong = "sha256:" + "1" * 64
+    ok, result = run_module(monkeypatch, dict(registry=REGISTRY, repository="app", digest=wrong, source="app:v1"),
+                            {REGISTRY: registry})
+    assert not ok and digest in result["msg"] and wrong in result["msg"]
+
+
+def test_decide_present():
+    manager = registry_manifest.ManifestManager.__new__(registry_manifest.ManifestManager)
+    manager.reference = "v1"
+    assert manager.decide_present("sha256:a", "sha256:a") is None
+    assert "does not exist" in manager.decide_present(None, "sha256:a")
+    assert "points at sha256:b" in manager.decide_present("sha256:b", "sha256:a")

@@ -1,0 +1,150 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) dockhand.registry contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible.module_utils import basic
+from ansible.module_utils.common.text.converters import to_bytes
+
+from ansible_collections.dockhand.registry.plugins.modules import registry_repo
+from ansible_collections.dockhand.registry.tests.unit.plugins.module_utils.registry_fake import FakeRegistry
+
+REGISTRY = "127.0.0.1:5000"
+
+
+class ExitJson(Exception):
+    pass
+
+
+class FailJson(Exception):
+    pass
+
+
+def run_module(monkeypatch, args, registry):
+    def exit_json(self, **kwargs):
+        raise ExitJson(kwargs)
+
+    def fail_json(self, **kwargs):
+        raise FailJson(kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+    monkeypatch.setattr(registry_repo.RegistryClient, "from_params",
+                        staticmethod(lambda params, prefix="", **overrides: registry))
+    args = dict(args, registry=REGISTRY, _ansible_remote_tmp="/tmp", _ansible_keep_remote_files=False)
+    monkeypatch.setattr(basic, "_ANSIBLE_ARGS", to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args})))
+    monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy", raising=False)
+    with pytest.raises((ExitJson, FailJson)) as info:
+        registry_repo.main()
+    return info.type is ExitJson, info.value.args[0]
+
+
+def seeded():
+    registry = FakeRegistry(REGISTRY)
+    digests = {}
+    for day in range(1, 6):
+        tag = "v%d" % day
+        digests[tag] = registry.add_image("app", [tag], created="2020-01-0%dT00:00:00Z" % day, marker=tag)
+    # latest shares v5's image; ci tags are recent
+    registry.repos["app"]["tags"]["latest"] = digests["v5"]
+    digests["ci-1"] = registry.add_image("app", ["ci-1"], created="2099-01-01T00:00:00Z", marker="ci-1")
+    return registry, digests
+
+
+@pytest.mark.parametrize("args, message", [
+    (dict(repository="App"), "invalid repository name"),
+    (dict(repository="app", older_than="soon"), "invalid duration"),
+    (dict(repository="app", match=["(["]), "invalid regular expression"),
+    (dict(repository="app", keep_last=-1), "keep_last"),
+    (dict(repository="app", state="absent", keep_last=1), "state=present only"),
+])
+def test_bad_input(monkeypatch, args, message):
+    registry = FakeRegistry(REGISTRY)
+    ok, result = run_module(monkeypatch, args, registry)
+    assert not ok and message in result["msg"] and "\n" not in result["msg"]
+    assert registry.calls == []
+
+
+def test_keep_last_check_mode_then_real(monkeypatch):
+    registry, digests = seeded()
+    args = dict(repository="app", match=["^v"], keep_last=2, _ansible_check_mode=True)
+    ok, plan = run_module(monkeypatch, args, registry)
+    assert ok and plan["changed"]
+    assert plan["deleted_tags"] == ["v1", "v2", "v3"]
+    assert plan["kept_tags"] == ["ci-1", "latest", "v4", "v5"]
+    assert "garbage collection" in plan["msg"]
+    assert len(registry.repos["app"]["tags"]) == 7
+
+    args["_ansible_check_mode"] = False
+    ok, result = run_module(monkeypatch, args, registry)
+    assert ok and result["deleted_tags"] == plan["deleted_tags"]
+    assert sorted(result["deleted_digests"]) == sorted(digests[t] for t in ("v1", "v2", "v3"))
+    assert sorted(registry.repos["app"]["tags"]) == ["ci-1", "latest", "v4", "v5"]
+
+    ok, result = run_module(monkeypatch, args, registry)
+    assert ok and not result["changed"]
+
+
+def test_tag_sharing_a_kept_digest_is_untagged(monkeypatch):
+    registry, digests = seeded()
+    ok, result = run_module(monkeypatch, dict(repository="app", match=["^v5$"]), registry)
+    assert ok and result["deleted_tags"] == ["v5"] and result["untagged_tags"] == ["v5"]
+    assert result["deleted_digests"] == []
+    assert registry.repos["app"]["tags"]["latest"] == digests["v5"]
+    assert digests["v5"] in registry.repos["app"]["manifests"]
+
+
+def test_older_than_and_keep_tags(monkeypatch):
+    registry, digests = seeded()
+    ok, result = run_module(monkeypatch, dict(repository="app", older_than="30d", keep_tags=["^v1$"]), registry)
+    # latest keeps v5's image alive but is itself old: both latest and v5 go, once, by digest
+    assert ok and result["deleted_tags"] == ["latest", "v2", "v3", "v4", "v5"]
+    assert sorted(registry.repos["app"]["tags"]) == ["ci-1", "v1"]
+
+
+def test_no_rule_changes_nothing_and_sends_no_heads(monkeypatch):
+    registry, digests = seeded()
+    ok, result = run_module(monkeypatch, dict(repository="app", keep_tags=["^v1$"]), registry)
+    assert ok and not result["changed"] and len(result["kept_tags"]) == 7
+    assert [call[0] for call in registry.calls] == ["list_tags"]
+
+
+def test_match_only_policy_needs_no_creation_times(monkeypatch):
+    registry, digests = seeded()
+    ok, result = run_module(monkeypatch, dict(repository="app", match=["^ci-"]), registry)
+    assert ok and result["deleted_tags"] == ["ci-1"]
+    assert not any(call[0] in ("get_blob_json", "get_manifest") for call in registry.calls)
+
+
+def test_unknown_repository(monkeypatch):
+    registry = FakeRegistry(REGISTRY)
+    ok, result = run_module(monkeypatch, dict(repository="nope", match=["."]), registry)
+    assert not ok and "repository not found" in result["msg"]
+    ok, result = run_module(monkeypatch, dict(repository="nope", state="absent"), registry)
+    assert ok and not result["changed"]
+
+
+def test_absent_deletes_every_manifest_including_index_children(monkeypatch):
+    registry, digests = seeded()
+    child = registry.add_image("app", [], marker="child")
+    registry.add_index("app", ["multi"], [child])
+    ok, result = run_module(monkeypatch, dict(repository="app", state="absent", _ansible_check_mode=True), registry)
+    assert ok and result["changed"] and len(registry.repos["app"]["tags"]) == 8
+    ok, result = run_module(monkeypatch, dict(repository="app", state="absent"), registry)
+    assert ok and result["changed"] and child in result["deleted_digests"]
+    assert registry.repos["app"]["tags"] == {} and registry.repos["app"]["manifests"] == {}
+    ok, result = run_module(monkeypatch, dict(repository="app", state="absent"), registry)
+    assert ok and not result["changed"]
+
+
+def test_deletes_disabled_fails_before_deleting(monkeypatch):
+    registry, digests = seeded()
+    registry.deletes_enabled = False
+    ok, result = run_module(monkeypatch, dict(repository="app", match=["."]), registry)
+    assert not ok and "storage.delete.enabled" in result["msg"]
+    assert len(registry.repos["app"]["tags"]) == 7
