@@ -82,3 +82,27 @@ notes:
 requirements:
   - C(requests) on the managed node
 """
+
+    # Every registry module: membership in the action group set with module_defaults.
+    ACTIONGROUP_REGISTRY = r"""
+attributes:
+  action_group:
+    support: full
+    membership:
+      - dockhand.registry.registry
+  platform:
+    platforms: posix
+"""
+
+    # The read-only registry_*_info modules.
+    INFO_MODULE = r"""
+attributes:
+  check_mode:
+    support: full
+    details: The module never changes anything, so it runs the same in check mode.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    description: The module only reads.
+"""

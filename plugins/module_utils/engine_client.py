@@ -11,6 +11,7 @@ into ``fail_json``.
 
 from __future__ import annotations
 
+import http.client
 import os
 import traceback
 
@@ -35,6 +36,10 @@ except ImportError:
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 DEFAULT_TIMEOUT = 60
+# Big reads keep the per-read Python overhead negligible next to hashing and
+# writing; the buffer is reused, so memory does not grow with the stream.
+STREAM_BUFFER_SIZE = 1024 * 1024
+UPLOAD_CHUNK_SIZE = 4 * 1024 * 1024
 
 
 class EngineError(Exception):
@@ -139,3 +144,72 @@ def inspect_image_or_none(client, name):
         return engine_call("inspect image %s" % name, client.inspect_image, name)
     except EngineNotFound:
         return None
+
+
+def engine_stream(what, chunks):
+    """Re-raise SDK and connection errors of a streaming response as EngineError."""
+    try:
+        yield from chunks
+    except (APIError, DockerException) as exc:
+        raise EngineError("%s: %s" % (what, one_line(exc)))
+    except (OSError, IOError, http.client.HTTPException) as exc:
+        raise EngineError("%s: %s" % (what, one_line(exc) or type(exc).__name__))
+
+
+def _read_into_buffer(response, buffer_size):
+    # The SDK's iter_content yields each HTTP chunk (32 KiB from the engine) through
+    # several generator layers; http.client's readinto decodes the chunked body
+    # straight into one reused buffer instead.
+    source = getattr(response.raw, "_fp", None)
+    if not isinstance(source, http.client.HTTPResponse):
+        source = response.raw
+    buffer = bytearray(buffer_size)
+    view = memoryview(buffer)
+    try:
+        while True:
+            count = source.readinto(buffer)
+            if not count:
+                return
+            yield view[:count]
+    finally:
+        view.release()
+        response.close()
+
+
+def stream_get(client, what, url, params=None):
+    """GET ``url`` and yield its body as memoryviews of one reused buffer.
+
+    A view is only valid until the next one is requested. Connecting is bounded
+    by the client's timeout; reading is not, because the engine may think for a
+    long time before and between the parts of a big archive.
+    """
+    response = engine_call(what, client._get, url, params=params, stream=True,
+                           timeout=(client.timeout, None))
+    engine_call(what, client._raise_for_status, response)
+    return engine_stream(what, _read_into_buffer(response, STREAM_BUFFER_SIZE))
+
+
+def _file_chunks(path):
+    with open(path, "rb") as fileobj:
+        yield from iter(lambda: fileobj.read(UPLOAD_CHUNK_SIZE), b"")
+
+
+def check_progress(what, messages):
+    """Consume the engine's JSON progress stream; raise on an error message. Returns all messages."""
+    seen = []
+    for message in engine_stream(what, messages):
+        if isinstance(message, dict) and (message.get("error") or message.get("errorDetail")):
+            detail = message.get("error") or (message.get("errorDetail") or {}).get("message")
+            raise EngineError("%s: %s" % (what, " ".join(str(detail).split())))
+        seen.append(message)
+    return seen
+
+
+def upload_file(client, what, url, path, params=None, headers=None):
+    """POST the file at ``path`` as a stream and consume the engine's progress messages."""
+    response = engine_call(
+        what, client._post, url, data=engine_stream(what, _file_chunks(path)), params=params,
+        headers=headers, stream=True, timeout=(client.timeout, None),
+    )
+    engine_call(what, client._raise_for_status, response)
+    return check_progress(what, client._stream_helper(response, decode=True))

@@ -57,6 +57,11 @@ from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsp
 
 from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
+    validate_digest,
+    validate_repository,
+    validate_tag,
+)
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_auth import (
     DOCKER_HUB_HOSTS,
     Credentials,
@@ -80,7 +85,8 @@ __all__ = [
     "DELETE_FIX", "DOCKER_MANIFEST", "DOCKER_MANIFEST_LIST", "MANIFEST_MEDIA_TYPES", "OCI_INDEX", "OCI_MANIFEST",
     "HttpResponse", "Manifest", "ManifestHead", "RegistryAuthError", "RegistryClient", "RegistryConnectionError",
     "RegistryDeleteDisabled", "RegistryError", "RegistryNotFound", "compute_digest", "is_loopback_host",
-    "normalize_registry_host", "registry_argument_spec", "require_registry_libraries", "sha256_digest",
+    "manifest_reference_argument_spec", "normalize_registry_host", "registry_argument_spec",
+    "require_registry_libraries", "sha256_digest", "validate_manifest_reference",
 ]
 
 REQUESTS_IMPORT_ERROR = None
@@ -139,6 +145,24 @@ def registry_argument_spec() -> dict:
         timeout=dict(type="int", default=DEFAULT_TIMEOUT),
         concurrency=dict(type="int", default=DEFAULT_CONCURRENCY),
     )
+
+
+def manifest_reference_argument_spec() -> dict:
+    """``repository`` plus ``tag`` or ``digest``: one manifest, as registry_manifest and registry_manifest_info name it."""
+    return dict(
+        repository=dict(type="str", required=True),
+        tag=dict(type="str"),
+        digest=dict(type="str"),
+    )
+
+
+def validate_manifest_reference(params: Dict[str, Any]) -> None:
+    """Raise image_reference.ReferenceError (one line) for a repository, tag or digest the registry would reject."""
+    validate_repository(params["repository"])
+    if params.get("tag") is not None:
+        validate_tag(params["tag"])
+    if params.get("digest") is not None:
+        validate_digest(params["digest"])
 
 
 def require_registry_libraries(module):

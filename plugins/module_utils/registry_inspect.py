@@ -10,8 +10,6 @@ client's ``map_bounded``.
 
 from __future__ import annotations
 
-import datetime
-import re
 import threading
 from typing import Dict, List, Optional, Tuple
 
@@ -20,6 +18,7 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_client 
     Manifest,
     RegistryNotFound,
 )
+from ansible_collections.dockhand.registry.plugins.module_utils.retention import parse_created
 
 
 def hub_repository(client, repository: str) -> str:
@@ -27,31 +26,6 @@ def hub_repository(client, repository: str) -> str:
     if client.host == DOCKER_HUB_API_HOST and "/" not in repository:
         return "library/" + repository
     return repository
-
-
-_CREATED_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(\.\d+)?(Z|z|[+-]\d{2}:?\d{2})?$")
-
-
-def parse_created(value) -> Optional[datetime.datetime]:
-    """An image's ``created`` (RFC 3339, any number of fraction digits) as an aware datetime, or None."""
-    if not isinstance(value, str):
-        return None
-    match = _CREATED_RE.match(value.strip())
-    if not match:
-        return None
-    date, clock, fraction, zone = match.groups()
-    micro = int(((fraction or ".0")[1:] + "000000")[:6])
-    if zone in (None, "Z", "z"):
-        offset = datetime.timezone.utc
-    else:
-        sign = -1 if zone[0] == "-" else 1
-        digits = zone[1:].replace(":", "")
-        offset = datetime.timezone(sign * datetime.timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
-    try:
-        parsed = datetime.datetime.strptime(date + "T" + clock, "%Y-%m-%dT%H:%M:%S")
-    except ValueError:
-        return None
-    return parsed.replace(microsecond=micro, tzinfo=offset)
 
 
 def newest_created(values) -> Optional[str]:
@@ -113,6 +87,10 @@ class ManifestInspector:
             with self._lock:
                 self._manifests[reference] = None
         return found
+
+    def cached(self, digest: str) -> Optional[Manifest]:
+        """The manifest ``digest`` if an earlier fetch (by tag or digest) already brought it."""
+        return self._manifests.get(digest)
 
     def config(self, repository: str, digest: str) -> Optional[dict]:
         if digest in self._configs:

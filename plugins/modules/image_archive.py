@@ -289,14 +289,14 @@ from ansible_collections.dockhand.registry.plugins.module_utils.commit_changes i
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.engine_client import (
     APIError,
-    DockerException,
     EngineError,
     connect_engine,
     engine_argument_spec,
     engine_call,
     inspect_image_or_none,
-    one_line,
     require_engine_libraries,
+    stream_get,
+    upload_file,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
     ReferenceError,
@@ -306,7 +306,6 @@ from ansible_collections.dockhand.registry.plugins.module_utils.image_reference 
     validate_tag,
 )
 
-STREAM_CHUNK_SIZE = 4 * 1024 * 1024
 IMPORT_LABEL_PREFIX = "dockhand.registry.import."
 IMPORT_ARCHIVE_LABEL = IMPORT_LABEL_PREFIX + "archive"
 IMPORT_REQUEST_LABEL = IMPORT_LABEL_PREFIX + "request"
@@ -417,35 +416,6 @@ def parse_names(names):
     return parsed
 
 
-# --------------------------------------------------------------------------- engine streams
-
-
-def _engine_stream(what, chunks):
-    """Re-raise SDK and connection errors of a streaming response as EngineError."""
-    try:
-        yield from chunks
-    except (APIError, DockerException) as exc:
-        raise EngineError("%s: %s" % (what, one_line(exc)))
-    except (IOError, OSError) as exc:
-        raise EngineError("%s: %s" % (what, one_line(exc)))
-
-
-def _check_progress(what, messages):
-    """Consume the engine's JSON progress stream; raise on an error message. Returns all messages."""
-    seen = []
-    for message in _engine_stream(what, messages):
-        if isinstance(message, dict) and (message.get("error") or message.get("errorDetail")):
-            detail = message.get("error") or (message.get("errorDetail") or {}).get("message")
-            raise EngineError("%s: %s" % (what, " ".join(str(detail).split())))
-        seen.append(message)
-    return seen
-
-
-def _file_chunks(path):
-    with open(path, "rb") as fileobj:
-        yield from iter(lambda: fileobj.read(STREAM_CHUNK_SIZE), b"")
-
-
 class ImageArchiveManager:
     """Decides what a task needs, then does it (outside check mode)."""
 
@@ -471,7 +441,7 @@ class ImageArchiveManager:
         """Write an engine tar stream atomically; returns (sink, index, committed)."""
         with AtomicFile(self.path) as out:
             sink = ArchiveSink(out, compression=compression, scan=scan)
-            for chunk in _engine_stream(what, response_chunks):
+            for chunk in response_chunks:
                 sink.write(chunk)
             try:
                 index = sink.close()
@@ -482,17 +452,6 @@ class ImageArchiveManager:
             out.commit()
         remember_sha256(self.path, sink.sha256)
         return sink, index, True
-
-    def _stream_timeout(self):
-        # connecting is bounded by the timeout option; the engine may take long before
-        # and between chunks of a big archive, so reading is not
-        return (self.params["timeout"], None)
-
-    def _raw_stream(self, what, url, params=None):
-        # The SDK's public get_image() takes one name only; /images/get takes many.
-        response = engine_call(what, self.client._get, url, params=params, stream=True,
-                               timeout=self._stream_timeout())
-        return self.client._stream_raw_result(response, STREAM_CHUNK_SIZE, False)
 
     def _file_sha256(self):
         sha256 = file_sha256(self.path)
@@ -547,8 +506,9 @@ class ImageArchiveManager:
             return
         engine_names = [image.id for image in desired if not image.tags]
         engine_names += [tag for image in desired for tag in image.tags]
-        chunks = self._raw_stream(
-            "save images", self.client._url("/images/get"), params={"names": engine_names})
+        # The SDK's public get_image() takes one name only; /images/get takes many.
+        chunks = stream_get(self.client, "save images", self.client._url("/images/get"),
+                            params={"names": engine_names})
         sink, index, _committed = self._stream_to_file("save images", chunks, compression)
         if index is None:
             raise EngineError("save images: the engine's archive has no manifest.json or index.json")
@@ -591,13 +551,8 @@ class ImageArchiveManager:
             "the engine lacks %d of the archive's images or tags" % len(missing))
         if self.check_mode:
             return
-        response = engine_call(
-            "load archive", self.client._post, self.client._url("/images/load"),
-            data=_engine_stream("read archive", _file_chunks(self.path)),
-            params={"quiet": "1"}, stream=True, timeout=self._stream_timeout(),
-        )
-        engine_call("load archive", self.client._raise_for_status, response)
-        _check_progress("load archive", self.client._stream_helper(response, decode=True))
+        upload_file(self.client, "load archive", self.client._url("/images/load"), self.path,
+                    params={"quiet": "1"})
         present_ids, tag_targets = self._engine_view(index.images)
         still_missing = images_to_load(index.images, present_ids, tag_targets)
         if still_missing:
@@ -625,7 +580,7 @@ class ImageArchiveManager:
             new_digest = None
             if existing_digest is not None and existing_compression == compression:
                 digest = hashlib.sha256()
-                for chunk in _engine_stream("export container", self._raw_stream("export container", url)):
+                for chunk in stream_get(self.client, "export container", url):
                     digest.update(chunk)
                 new_digest = digest.hexdigest()
             reason = decide_export(self.params["force"], existing_digest, existing_compression,
@@ -641,7 +596,7 @@ class ImageArchiveManager:
                                  sink.content_digest.hexdigest(), compression) is not None
 
         sink, _index, committed = self._stream_to_file(
-            "export container", self._raw_stream("export container", url), compression,
+            "export container", stream_get(self.client, "export container", url), compression,
             scan=False, keep=keep)
         self.diff["after"] = {"path": self.path, "sha256": sink.content_digest.hexdigest()}
         reason = decide_export(self.params["force"], existing_digest, existing_compression,
@@ -696,13 +651,8 @@ class ImageArchiveManager:
         params = {"fromSrc": "-", "repo": repository, "tag": tag, "changes": all_changes}
         if self.params["comment"]:
             params["message"] = self.params["comment"]
-        response = engine_call(
-            "import archive", self.client._post, self.client._url("/images/create"),
-            data=_engine_stream("read archive", _file_chunks(self.path)), params=params,
-            headers={"Content-Type": "application/tar"}, stream=True, timeout=self._stream_timeout(),
-        )
-        engine_call("import archive", self.client._raise_for_status, response)
-        _check_progress("import archive", self.client._stream_helper(response, decode=True))
+        upload_file(self.client, "import archive", self.client._url("/images/create"), self.path,
+                    params=params, headers={"Content-Type": "application/tar"})
         image = inspect_image_or_none(self.client, name)
         if image is None:
             raise EngineError("import archive: the engine did not create %s" % name)

@@ -24,9 +24,11 @@ description:
 author:
   - dockhand.registry contributors (@dockhand)
 extends_documentation_fragment:
+  # Ours first: for attributes set twice, the fragment named first wins.
+  - dockhand.registry.registry
+  - dockhand.registry.registry.actiongroup_registry
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-  - dockhand.registry.registry
 attributes:
   check_mode:
     support: full
@@ -37,12 +39,6 @@ attributes:
   idempotent:
     support: full
     description: Running the task again reports no change once the tag (or digest) is in the requested state.
-  action_group:
-    support: full
-    membership:
-      - dockhand.registry.registry
-  platform:
-    platforms: posix
 options:
   repository:
     description:
@@ -58,8 +54,9 @@ options:
         manifest (an OCI image manifest without layers, with a tiny constant config blob and a unique annotation)
         under the tag, and deletes that throw-away manifest by its digest, which removes only this tag. If either
         step fails, the tag is pointed back at its original manifest (its exact bytes) before the module fails,
-        so a failure never leaves the tag pointing at something you did not have. When the tag is the only one on
-        its digest, the manifest is deleted by digest directly."
+        so a failure never leaves the tag pointing at something you did not have. Only a run killed between the two
+        steps can leave the tag on the throw-away manifest; running the task again then deletes it. When the tag is
+        the only one on its digest, the manifest is deleted by digest directly."
     type: str
   digest:
     description:
@@ -228,15 +225,15 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
     ReferenceError as ImageReferenceError,
     parse_reference,
-    validate_digest,
-    validate_repository,
-    validate_tag,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
     RegistryClient,
     RegistryError,
+    normalize_registry_host,
+    manifest_reference_argument_spec,
     registry_argument_spec,
     require_registry_libraries,
+    validate_manifest_reference,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_copy import (
     CopyError,
@@ -253,18 +250,11 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete 
 )
 
 GC_NOTE = "disk space returns only after the registry's garbage collection"
-SOURCE_OPTIONS = ("username", "password", "docker_config", "validate_certs", "ca_cert")
 
 
 def same_host(left: str, right: str) -> bool:
     """Whether two registry spellings (maybe with a scheme or trailing slash) name one host."""
-    def norm(text):
-        text = (text or "").strip().lower()
-        for scheme in ("https://", "http://"):
-            if text.startswith(scheme):
-                text = text[len(scheme):]
-        return text.rstrip("/")
-    return norm(left) == norm(right)
+    return normalize_registry_host(left or "") == normalize_registry_host(right or "")
 
 
 class ManifestManager:
@@ -422,21 +412,15 @@ class ManifestManager:
 
 def validate_params(params):
     """Raise ImageReferenceError for names the registry would reject."""
-    validate_repository(params["repository"])
-    if params["tag"] is not None:
-        validate_tag(params["tag"])
-    if params["digest"] is not None:
-        validate_digest(params["digest"])
+    validate_manifest_reference(params)
     if params["source"] is not None:
         parse_reference(params["source"])
 
 
 def main():
     argument_spec = registry_argument_spec()
+    argument_spec.update(manifest_reference_argument_spec())
     argument_spec.update(
-        repository=dict(type="str", required=True),
-        tag=dict(type="str"),
-        digest=dict(type="str"),
         state=dict(type="str", default="present", choices=["present", "absent"]),
         source=dict(type="str"),
         source_username=dict(type="str"),

@@ -20,24 +20,12 @@ description:
 author:
   - dockhand.registry contributors (@dockhand)
 extends_documentation_fragment:
+  # Ours first: for attributes set twice, the fragment named first wins.
+  - dockhand.registry.registry
+  - dockhand.registry.registry.actiongroup_registry
+  - dockhand.registry.registry.info_module
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-  - dockhand.registry.registry
-attributes:
-  check_mode:
-    support: full
-    details: The module never changes anything, so it runs the same in check mode.
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
-    description: The module only reads.
-  action_group:
-    support: full
-    membership:
-      - dockhand.registry.registry
-  platform:
-    platforms: posix
 options:
   repository:
     description:
@@ -198,15 +186,14 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
     ReferenceError as ImageReferenceError,
-    validate_digest,
-    validate_repository,
-    validate_tag,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
     RegistryClient,
     RegistryError,
+    manifest_reference_argument_spec,
     registry_argument_spec,
     require_registry_libraries,
+    validate_manifest_reference,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_inspect import (
     ManifestInspector,
@@ -258,11 +245,7 @@ class ManifestReader:
 
 def main():
     argument_spec = registry_argument_spec()
-    argument_spec.update(
-        repository=dict(type="str", required=True),
-        tag=dict(type="str"),
-        digest=dict(type="str"),
-    )
+    argument_spec.update(manifest_reference_argument_spec())
     module = AnsibleModule(
         argument_spec=argument_spec,
         supports_check_mode=True,
@@ -272,11 +255,7 @@ def main():
     )
     params = module.params
     try:
-        validate_repository(params["repository"])
-        if params["tag"] is not None:
-            validate_tag(params["tag"])
-        else:
-            validate_digest(params["digest"])
+        validate_manifest_reference(params)
     except ImageReferenceError as exc:
         module.fail_json(msg=str(exc))
     require_registry_libraries(module)

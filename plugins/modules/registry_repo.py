@@ -24,9 +24,11 @@ description:
 author:
   - dockhand.registry contributors (@dockhand)
 extends_documentation_fragment:
+  # Ours first: for attributes set twice, the fragment named first wins.
+  - dockhand.registry.registry
+  - dockhand.registry.registry.actiongroup_registry
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-  - dockhand.registry.registry
 attributes:
   check_mode:
     support: full
@@ -37,12 +39,6 @@ attributes:
   idempotent:
     support: full
     description: Running the task again with the same policy reports no change once the selected tags are gone.
-  action_group:
-    support: full
-    membership:
-      - dockhand.registry.registry
-  platform:
-    platforms: posix
 options:
   repository:
     description:
@@ -160,6 +156,7 @@ from ansible_collections.dockhand.registry.plugins.module_utils.image_reference 
     validate_repository,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
+    ManifestHead,
     RegistryClient,
     RegistryError,
     RegistryNotFound,
@@ -173,7 +170,9 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete 
     index_children,
     plan_removal,
     probe_delete_allowed,
+    resolve_tags,
 )
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_inspect import ManifestInspector
 from ansible_collections.dockhand.registry.plugins.module_utils.retention import (
     RetentionError,
     RetentionPolicy,
@@ -196,29 +195,14 @@ class RepoManager:
         self.policy = policy
         self.repository = module.params["repository"]
         self.result = dict(changed=False, deleted_tags=[], kept_tags=[], deleted_digests=[], untagged_tags=[])
-
-    def _head_all(self, tags):
-        heads = self.client.map_bounded(lambda tag: self.client.head_manifest(self.repository, tag), tags)
-        return dict((tag, head) for tag, head in zip(tags, heads) if head is not None)
-
-    def _created(self, manifest):
-        """The image creation time of a manifest (for an index, of its first real platform image)."""
-        if manifest is None:
-            return None
-        if manifest.is_index:
-            for child in manifest.child_descriptors:
-                platform = child.get("platform") or {}
-                if platform.get("os") == "unknown" or not child.get("digest"):
-                    continue  # attestation manifests carry no image configuration
-                return self._created(self.client.get_manifest(self.repository, child["digest"]))
-            return None
-        config = manifest.data.get("config") or {}
-        if not config.get("digest"):
-            return None
-        return parse_created(self.client.get_blob_json(self.repository, config["digest"]).get("created"))
+        self.inspector = ManifestInspector(client)
 
     def _tag_infos(self, tags):
-        """TagInfo of every existing tag: HEAD for most, GET plus config only where creation time matters."""
+        """TagInfo of every existing tag: a HEAD for most; manifest and config GETs only where creation time matters.
+
+        Manifests and configs are fetched once per digest (ManifestInspector), so tags sharing
+        an image cost one config GET.
+        """
         candidates = set()
         if self.policy.needs_creation_time:
             # Tags kept by their name alone never need their creation time.
@@ -226,16 +210,13 @@ class RepoManager:
             candidates = set(probe.delete) | set(
                 tag for tag, why in probe.reasons.items() if why not in ("keep_tags", "not matched by match")
             )
-        by_name = sorted(set(tags) - candidates)
-        heads = self._head_all(by_name)
+        heads = resolve_tags(self.client, self.repository, sorted(set(tags) - candidates))
         timed = sorted(candidates)
-        manifests = self.client.map_bounded(lambda tag: self.client.get_manifest(self.repository, tag), timed)
-        unique = {}
-        for manifest in manifests:
-            if manifest is not None:
-                unique.setdefault(manifest.digest, manifest)
-        digests = sorted(unique)
-        created = dict(zip(digests, self.client.map_bounded(lambda digest: self._created(unique[digest]), digests)))
+        inspector = self.inspector
+        manifests = self.client.map_bounded(lambda tag: inspector.manifest(self.repository, tag), timed)
+        found = [(self.repository, manifest) for manifest in manifests if manifest is not None]
+        inspector.load_children(found)
+        inspector.load_configs(found)
         infos = []
         media_types = {}
         for tag, head in heads.items():
@@ -243,15 +224,23 @@ class RepoManager:
             media_types[head.digest] = head.media_type
         for tag, manifest in zip(timed, manifests):
             if manifest is not None:
-                infos.append(TagInfo(tag=tag, digest=manifest.digest, created=created.get(manifest.digest)))
+                created = parse_created(inspector.created(self.repository, manifest))
+                infos.append(TagInfo(tag=tag, digest=manifest.digest, created=created))
                 media_types[manifest.digest] = manifest.media_type
         return infos, media_types
 
     def _protected(self, kept_digests, media_types):
         """Children of the kept indexes: deleting them by digest would break those indexes."""
-        heads = [_Head(digest, media_types.get(digest)) for digest in kept_digests]
         protected = set()
-        for children in index_children(self.client, self.repository, heads).values():
+        not_fetched = []
+        for digest in sorted(kept_digests):
+            manifest = self.inspector.cached(digest)
+            if manifest is None:
+                not_fetched.append(ManifestHead(digest, media_types.get(digest), None))
+            else:
+                # Fetched already for its creation time; no second GET.
+                protected.update(child["digest"] for child in manifest.child_descriptors if child.get("digest"))
+        for children in index_children(self.client, self.repository, not_fetched).values():
             protected.update(children)
         return protected
 
@@ -297,7 +286,7 @@ class RepoManager:
         if not tags:
             self.result["msg"] = "repository %s has no tags" % self.repository
             return
-        heads = self._head_all(tags)
+        heads = resolve_tags(self.client, self.repository, tags)
         digests = set(head.digest for head in heads.values())
         children = set()
         for child_digests in index_children(self.client, self.repository, heads.values()).values():
@@ -329,14 +318,6 @@ class RepoManager:
         else:
             self.present()
         return self.result
-
-
-class _Head:
-    """The digest and media type of a manifest, as index_children expects them."""
-
-    def __init__(self, digest, media_type):
-        self.digest = digest
-        self.media_type = media_type
 
 
 def main():

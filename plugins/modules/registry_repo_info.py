@@ -21,24 +21,12 @@ description:
 author:
   - dockhand.registry contributors (@dockhand)
 extends_documentation_fragment:
+  # Ours first: for attributes set twice, the fragment named first wins.
+  - dockhand.registry.registry
+  - dockhand.registry.registry.actiongroup_registry
+  - dockhand.registry.registry.info_module
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-  - dockhand.registry.registry
-attributes:
-  check_mode:
-    support: full
-    details: The module never changes anything, so it runs the same in check mode.
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
-    description: The module only reads.
-  action_group:
-    support: full
-    membership:
-      - dockhand.registry.registry
-  platform:
-    platforms: posix
 options:
   repository:
     description:

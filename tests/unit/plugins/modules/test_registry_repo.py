@@ -148,3 +148,34 @@ def test_deletes_disabled_fails_before_deleting(monkeypatch):
     ok, result = run_module(monkeypatch, dict(repository="app", match=["."]), registry)
     assert not ok and "storage.delete.enabled" in result["msg"]
     assert len(registry.repos["app"]["tags"]) == 7
+
+
+def test_keep_last_reads_each_config_once_and_sends_no_heads(monkeypatch):
+    registry, digests = seeded()
+    ok, result = run_module(monkeypatch, dict(repository="app", keep_last=3), registry)
+    # latest and v5 share one image: 7 tags, 6 images, so 7 manifest GETs but 6 config GETs.
+    assert ok and result["deleted_tags"] == ["v1", "v2", "v3", "v4"]
+    names = [call[0] for call in registry.calls]
+    assert names.count("get_manifest") == 7
+    assert names.count("get_blob_json") == 6
+    assert names.count("head_manifest") == 0
+
+
+def test_keep_last_ranks_an_index_by_its_newest_platform(monkeypatch):
+    registry, digests = seeded()
+    old = registry.add_image("app", [], created="2019-01-01T00:00:00Z", marker="old-platform")
+    new = registry.add_image("app", [], created="2030-01-01T00:00:00Z", marker="new-platform")
+    registry.add_index("app", ["multi"], [old, new])
+    ok, result = run_module(monkeypatch, dict(repository="app", keep_last=2, _ansible_check_mode=True), registry)
+    assert ok and result["kept_tags"] == ["ci-1", "multi"]
+
+
+def test_kept_index_fetched_for_its_creation_time_is_not_fetched_again(monkeypatch):
+    registry, digests = seeded()
+    child = registry.add_image("app", [], created="2100-01-01T00:00:00Z", marker="platform")
+    index = registry.add_index("app", ["multi"], [child])
+    ok, result = run_module(monkeypatch, dict(repository="app", keep_last=1), registry)
+    assert ok and result["kept_tags"] == ["multi"]
+    assert ("get_manifest", "app", "multi") in registry.calls
+    assert ("get_manifest", "app", index) not in registry.calls
+    assert child in registry.repos["app"]["manifests"]
