@@ -265,8 +265,11 @@ class RegistryAuth:
     Thread safe: ``map_bounded`` workers share one instance.
     """
 
-    def __init__(self, registry: str, credentials: Optional[Credentials], session_factory, timeout, clock=time.time):
+    def __init__(self, registry: str, credentials: Optional[Credentials], session_factory, timeout, clock=time.time,
+                 option_prefix: str = ""):
         self.registry = registry
+        # Messages name the options the user set, e.g. source_username for registry_manifest's source.
+        self.option_prefix = option_prefix
         self.credentials = credentials
         self._session_factory = session_factory
         self._timeout = timeout
@@ -327,8 +330,9 @@ class RegistryAuth:
 
     def _missing_credentials(self):
         return RegistryAuthError(
-            "registry %s requires authentication: set username and password, or docker_config"
-            " with credentials for %s" % (self.registry, self.registry), 401, "UNAUTHORIZED")
+            "registry %s requires authentication: set %susername and %spassword, or %sdocker_config"
+            " with credentials for %s" % ((self.registry,) + (self.option_prefix,) * 3 + (self.registry,)),
+            401, "UNAUTHORIZED")
 
     def _rejected(self, status, detail=""):
         user = self.credentials.username if self.credentials else None

@@ -385,7 +385,7 @@ class RegistryClient:
                  docker_config: Optional[str] = None, validate_certs: bool = True,
                  ca_cert: Optional[str] = None, client_cert: Optional[str] = None,
                  client_key: Optional[str] = None, timeout: Optional[int] = None,
-                 concurrency: Optional[int] = None, sleep=time.sleep):
+                 concurrency: Optional[int] = None, sleep=time.sleep, option_prefix: str = ""):
         if requests is None:
             raise RegistryError("the Python library requests is required to talk to a registry")
         if not registry or not str(registry).strip():
@@ -411,7 +411,7 @@ class RegistryClient:
         if not host or any(c in host for c in " @?#"):
             raise RegistryError("registry %r: expected host[:port] or an http(s) URL" % text)
         if (username is None) != (password is None):
-            raise RegistryError("username and password must be given together")
+            raise RegistryError("{0}username and {0}password must be given together".format(option_prefix))
         if timeout is not None and timeout <= 0:
             raise RegistryError("timeout must be a positive number of seconds")
         if concurrency is not None and concurrency < 1:
@@ -451,7 +451,8 @@ class RegistryClient:
         self._pools = {}
         self._proxies = {}
         self.session = self._new_session()
-        self.auth = RegistryAuth(host, credentials, lambda: self.session, self.timeout)
+        self.option_prefix = option_prefix
+        self.auth = RegistryAuth(host, credentials, lambda: self.session, self.timeout, option_prefix=option_prefix)
         self.requests_sent = 0
 
     @classmethod
@@ -481,7 +482,7 @@ class RegistryClient:
             docker_config=pick("docker_config"),
             validate_certs=True if validate_certs is None else bool(validate_certs),
             ca_cert=pick("ca_cert"), client_cert=pick("client_cert"), client_key=pick("client_key"),
-            timeout=pick("timeout"), concurrency=pick("concurrency"),
+            timeout=pick("timeout"), concurrency=pick("concurrency"), option_prefix=prefix,
         )
 
     def _new_session(self):
@@ -647,8 +648,9 @@ class RegistryClient:
     def _tls_message(self, url, exc):
         reason = _reason_of(exc)
         if "certificate verify failed" in reason.lower() or "CERTIFICATE_VERIFY_FAILED" in reason:
-            return ("TLS certificate verification failed for %s (%s): set ca_cert to the CA that signed"
-                    " the registry's certificate, or validate_certs: false" % (url, reason))
+            return ("TLS certificate verification failed for %s (%s): set %sca_cert to the CA that signed"
+                    " the registry's certificate, or %svalidate_certs: false"
+                    % (url, reason, self.option_prefix, self.option_prefix))
         return "TLS error talking to %s: %s" % (url, reason)
 
     def _call(self, method, path_or_url, what, scopes, headers=None, ok=(200,), delete=False,

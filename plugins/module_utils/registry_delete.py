@@ -231,20 +231,22 @@ class TagRemover:
             return False
         return True
 
-    def execute(self, plan: RemovalPlan) -> RemovalResult:
+    def execute(self, plan: RemovalPlan, known_manifests: Optional[Dict[str, object]] = None) -> RemovalResult:
         """Carry out ``plan`` on the bounded pool.
 
+        ``known_manifests`` (digest -> Manifest) are manifests the caller fetched already;
+        the untag steps need the original bytes of the others and GET them once per digest.
         Every step is attempted; if any failed, TagDeleteError is raised with the first
         failure and ``.result`` holding what was done.
         """
         result = RemovalResult()
-        originals = {}
-        untag_digests = sorted(set(plan.untag.values()))
+        originals = dict(known_manifests or {})
+        untag_digests = sorted(set(plan.untag.values()) - set(originals))
         if untag_digests:
             fetched = self.client.map_bounded(
                 lambda digest: self.client.get_manifest(self.repository, digest), untag_digests
             )
-            originals = dict(zip(untag_digests, fetched))
+            originals.update(zip(untag_digests, fetched))
 
         def run(step):
             kind, key = step

@@ -57,7 +57,9 @@ options:
   keep_last:
     description:
       - Of the candidate tags (see O(match)), keep the N whose images were created last (the C(created) time
-        of the image configuration). Ties are broken by tag name. Tags whose creation time is unknown rank oldest.
+        of the image configuration; for an index, of its newest platform image). Ties are broken by tag name.
+        Tags whose creation time is unknown rank oldest.
+      - Each candidate costs one manifest GET, and each distinct image one config GET.
     type: int
   keep_tags:
     description:
@@ -247,7 +249,13 @@ class RepoManager:
     def _execute(self, plan: RemovalPlan):
         if not self.module.check_mode:
             probe_delete_allowed(self.client, self.repository)
-            removal = TagRemover(self.client, self.repository).execute(plan)
+            # keep_last fetched these manifests already; untagging needs their exact bytes.
+            fetched = {}
+            for digest in set(plan.untag.values()):
+                manifest = self.inspector.cached(digest)
+                if manifest is not None:
+                    fetched[digest] = manifest
+            removal = TagRemover(self.client, self.repository).execute(plan, known_manifests=fetched)
             self.result.update(deleted_digests=removal.deleted_digests, untagged_tags=sorted(removal.untagged))
             return removal.removed_tags
         self.result.update(deleted_digests=sorted(plan.delete_digests), untagged_tags=sorted(plan.untag))

@@ -529,3 +529,13 @@ def test_delete_answered_404_after_a_retry_counts_as_done(registry):
     registry.app = app
     client_for(registry).delete_manifest("app", MANIFEST_DIGEST)
     assert len(registry.requests("DELETE")) == 2
+
+
+def test_messages_name_the_prefixed_options_of_a_source_registry():
+    params = dict(registry="127.0.0.1:5000", source_username="someone")
+    with pytest.raises(RegistryError, match="^source_username and source_password must be given together$"):
+        RegistryClient.from_params(params, prefix="source_", registry="127.0.0.1:5001")
+    client = RegistryClient.from_params(dict(registry="127.0.0.1:5000"), prefix="source_", registry="127.0.0.1:5001")
+    assert "set source_ca_cert" in client._tls_message("https://127.0.0.1:5001/v2/", Exception("certificate verify failed"))
+    assert "source_validate_certs: false" in client._tls_message("https://x/v2/", Exception("certificate verify failed"))
+    assert "set source_username and source_password" in str(client.auth._missing_credentials())

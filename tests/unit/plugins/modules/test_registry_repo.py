@@ -179,3 +179,12 @@ def test_kept_index_fetched_for_its_creation_time_is_not_fetched_again(monkeypat
     assert ("get_manifest", "app", "multi") in registry.calls
     assert ("get_manifest", "app", index) not in registry.calls
     assert child in registry.repos["app"]["manifests"]
+
+
+def test_untag_reuses_the_manifest_fetched_for_creation_time(monkeypatch):
+    registry, digests = seeded()
+    # latest and v5 share an image and a creation time; the tie goes to v5 by name, so latest is untagged.
+    ok, result = run_module(monkeypatch, dict(repository="app", match=["^latest$", "^v"], keep_last=1), registry)
+    assert ok and result["untagged_tags"] == ["latest"] and result["kept_tags"] == ["ci-1", "v5"]
+    assert registry.repos["app"]["tags"]["v5"] == digests["v5"]
+    assert ("get_manifest", "app", digests["v5"]) not in registry.calls
