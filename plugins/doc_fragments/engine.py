@@ -23,6 +23,7 @@ options:
     description:
       - Secure the connection to the API with TLS without verifying the engine's certificate.
       - Ignored when O(validate_certs=true), which implies TLS.
+      - If not set, the value of the E(DOCKER_TLS) environment variable is used.
     type: bool
     default: false
   validate_certs:
@@ -60,6 +61,8 @@ options:
   timeout:
     description:
       - Seconds to wait for an answer from the engine API.
+      - Streams of archives and filesystems are not cut off by it once they flow, because the engine
+        may need long for a big image before it sends the first byte.
       - If not set, the value of the E(DOCKER_TIMEOUT) environment variable is used.
     type: int
     default: 60

@@ -11,6 +11,7 @@ arguments that parse the way the engine parses them. Errors are one line.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -50,6 +51,12 @@ _DURATION_UNITS_NS = {
     "s": 1000000000, "m": 60000000000, "h": 3600000000000,
 }
 _WINDOWS_PATH_RE = re.compile(r"^[A-Za-z]:[\\/]")
+
+
+def sha256_of_json(value) -> str:
+    """``sha256:<hex>`` of ``value`` as canonical JSON (sorted keys, no spaces), for fingerprint labels."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class ChangeError(ValueError):

@@ -11,8 +11,11 @@ into ``fail_json``.
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import os
+import queue
+import threading
 import traceback
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
@@ -39,7 +42,9 @@ DEFAULT_TIMEOUT = 60
 # Big reads keep the per-read Python overhead negligible next to hashing and
 # writing; the buffer is reused, so memory does not grow with the stream.
 STREAM_BUFFER_SIZE = 1024 * 1024
-UPLOAD_CHUNK_SIZE = 4 * 1024 * 1024
+# Buffers the reader thread may fill ahead of the consumer (memory: depth x size).
+READ_AHEAD_DEPTH = 4
+UPLOAD_CHUNK_SIZE = 1024 * 1024
 
 
 class EngineError(Exception):
@@ -156,28 +161,75 @@ def engine_stream(what, chunks):
         raise EngineError("%s: %s" % (what, one_line(exc) or type(exc).__name__))
 
 
-def _read_into_buffer(response, buffer_size):
+def _body_source(response):
     # The SDK's iter_content yields each HTTP chunk (32 KiB from the engine) through
     # several generator layers; http.client's readinto decodes the chunked body
-    # straight into one reused buffer instead.
+    # straight into a buffer instead.
     source = getattr(response.raw, "_fp", None)
-    if not isinstance(source, http.client.HTTPResponse):
-        source = response.raw
-    buffer = bytearray(buffer_size)
-    view = memoryview(buffer)
+    return source if isinstance(source, http.client.HTTPResponse) else response.raw
+
+
+def read_ahead(read_into, buffer_size=STREAM_BUFFER_SIZE, depth=READ_AHEAD_DEPTH, close=None):
+    """Yield memoryviews of buffers that a reader thread fills with ``read_into(buffer)``.
+
+    The engine writes into a socket buffer of a few hundred KiB only, so while
+    the consumer hashes and writes one buffer the engine would stall; the reader
+    thread keeps draining the socket meanwhile (socket reads, hashing and file
+    writes all release the GIL). A view is valid until the next one is
+    requested. The consumer runs in the calling thread, so signals and
+    exceptions there behave as usual; reader errors are re-raised there too.
+    ``close`` is called by the reader thread when it stops, so the source is
+    never closed while a read is still running on it.
+    """
+    free = queue.Queue()
+    filled = queue.Queue()
+    for _dummy in range(depth):
+        free.put(bytearray(buffer_size))
+
+    def reader():
+        try:
+            while True:
+                buffer = free.get()
+                if buffer is None:
+                    return
+                count = read_into(buffer)
+                filled.put((buffer, count))
+                if not count:
+                    return
+        except BaseException as exc:  # pylint: disable=broad-exception-caught
+            filled.put((None, exc))  # raised in the consumer's thread
+        finally:
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=reader, name="engine-stream-reader", daemon=True)
+    thread.start()
     try:
         while True:
-            count = source.readinto(buffer)
+            buffer, count = filled.get()
+            if buffer is None:
+                raise count
             if not count:
                 return
-            yield view[:count]
+            view = memoryview(buffer)
+            try:
+                yield view[:count]
+            finally:
+                view.release()
+            free.put(buffer)
     finally:
-        view.release()
-        response.close()
+        free.put(None)
+        # A reader still inside a read finishes that buffer and stops; it is a
+        # daemon thread, so an engine that stalls cannot keep the module alive.
+        thread.join(timeout=1)
+
+
+def _response_body(response, buffer_size):
+    return read_ahead(_body_source(response).readinto, buffer_size, close=response.close)
 
 
 def stream_get(client, what, url, params=None):
-    """GET ``url`` and yield its body as memoryviews of one reused buffer.
+    """GET ``url`` and yield its body as memoryviews of a few reused buffers (see read_ahead).
 
     A view is only valid until the next one is requested. Connecting is bounded
     by the client's timeout; reading is not, because the engine may think for a
@@ -186,12 +238,38 @@ def stream_get(client, what, url, params=None):
     response = engine_call(what, client._get, url, params=params, stream=True,
                            timeout=(client.timeout, None))
     engine_call(what, client._raise_for_status, response)
-    return engine_stream(what, _read_into_buffer(response, STREAM_BUFFER_SIZE))
+    # as the SDK does for its own streams: no read timeout once the body flows
+    client._disable_socket_timeout(client._get_raw_response_socket(response))
+    return engine_stream(what, _response_body(response, STREAM_BUFFER_SIZE))
 
 
-def _file_chunks(path):
-    with open(path, "rb") as fileobj:
-        yield from iter(lambda: fileobj.read(UPLOAD_CHUNK_SIZE), b"")
+class FileBody:
+    """A request body that streams the file at ``path`` with a known length.
+
+    With a length, requests sends ``Content-Length`` and hands each piece to
+    the socket as it is; a plain generator would be sent chunked, and urllib3
+    copies every piece once more to frame it. One buffer is reused.
+    """
+
+    def __init__(self, path, chunk_size=UPLOAD_CHUNK_SIZE):
+        self.path = path
+        self.chunk_size = chunk_size
+        self.size = os.path.getsize(path)
+
+    def __len__(self):
+        return self.size
+
+    def __iter__(self):
+        buffer = bytearray(self.chunk_size)
+        view = memoryview(buffer)
+        sent = 0
+        with open(self.path, "rb", buffering=0) as fileobj:
+            while sent < self.size:
+                count = fileobj.readinto(view[:min(self.chunk_size, self.size - sent)])
+                if not count:
+                    raise OSError("%s became shorter while it was sent" % self.path)
+                sent += count
+                yield view[:count]
 
 
 def check_progress(what, messages):
@@ -207,9 +285,34 @@ def check_progress(what, messages):
 
 def upload_file(client, what, url, path, params=None, headers=None):
     """POST the file at ``path`` as a stream and consume the engine's progress messages."""
+    try:
+        body = FileBody(path)
+    except OSError as exc:
+        raise EngineError("%s: cannot read %s: %s" % (what, path, exc.strerror or exc))
     response = engine_call(
-        what, client._post, url, data=engine_stream(what, _file_chunks(path)), params=params,
+        what, client._post, url, data=body, params=params,
         headers=headers, stream=True, timeout=(client.timeout, None),
     )
     engine_call(what, client._raise_for_status, response)
     return check_progress(what, client._stream_helper(response, decode=True))
+
+
+def sha256_of_chunks(chunks):
+    """``sha256:<hex>`` of a stream of byte chunks, read one chunk at a time."""
+    digest = hashlib.sha256()
+    for chunk in chunks:
+        digest.update(chunk)
+    return "sha256:" + digest.hexdigest()
+
+
+def inspect_container(client, name):
+    """Inspect data of container ``name``; EngineNotFound with one line when there is none."""
+    try:
+        return engine_call("inspect container %s" % name, client.inspect_container, name)
+    except EngineNotFound:
+        raise EngineNotFound("container %s does not exist (not found in the engine)" % name)
+
+
+def container_export_digest(client, container_id, what):
+    """``sha256:<hex>`` of the container's filesystem tar as the engine exports it."""
+    return sha256_of_chunks(stream_get(client, what, client._url("/containers/{0}/export", container_id)))

@@ -95,6 +95,17 @@ def validate_tag(tag: str) -> str:
     return tag
 
 
+def validate_target_name(repository: str, tag: str) -> str:
+    """Return ``repository:tag`` for a repository without tag or digest and a valid tag, else raise."""
+    reference = parse_reference(repository)
+    if reference.tag or reference.digest:
+        raise ReferenceError(
+            "invalid repository %r: give the tag with the tag option, not in the repository" % repository
+        )
+    validate_tag(tag)
+    return "%s:%s" % (repository, tag)
+
+
 def validate_digest(digest: str) -> str:
     """Return ``digest`` if it is ``algorithm:hex``; sha256 digests must be 64 hex digits."""
     if not isinstance(digest, str) or not DIGEST_RE.match(digest):

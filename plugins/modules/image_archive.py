@@ -129,6 +129,7 @@ options:
   comment:
     description:
       - Message recorded as the imported image's C(Comment) (C(docker import --message)).
+      - Called C(comment) rather than C(message), which Ansible reserves for itself.
     type: str
     aliases: [commit_message]
   force:
@@ -259,8 +260,6 @@ reason:
   sample: the archive holds other images or tags
 """
 
-import hashlib
-import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
@@ -286,13 +285,14 @@ from ansible_collections.dockhand.registry.plugins.module_utils.atomic_file impo
 from ansible_collections.dockhand.registry.plugins.module_utils.commit_changes import (
     ChangeError,
     parse_changes,
+    sha256_of_json,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.engine_client import (
-    APIError,
     EngineError,
     connect_engine,
+    container_export_digest,
     engine_argument_spec,
-    engine_call,
+    inspect_container,
     inspect_image_or_none,
     require_engine_libraries,
     stream_get,
@@ -302,8 +302,7 @@ from ansible_collections.dockhand.registry.plugins.module_utils.image_reference 
     ReferenceError,
     is_image_id,
     normalize_image_name,
-    parse_reference,
-    validate_tag,
+    validate_target_name,
 )
 
 IMPORT_LABEL_PREFIX = "dockhand.registry.import."
@@ -369,11 +368,10 @@ def decide_export(force, existing_digest, existing_compression, new_digest, comp
 
 
 def import_labels(archive_sha256, changes, comment):
-    request = json.dumps({"changes": [str(c) for c in changes], "message": comment or ""},
-                         sort_keys=True, separators=(",", ":"))
+    """The labels that record what an imported image was made from."""
     return {
         IMPORT_ARCHIVE_LABEL: "sha256:" + archive_sha256,
-        IMPORT_REQUEST_LABEL: "sha256:" + hashlib.sha256(request.encode("utf-8")).hexdigest(),
+        IMPORT_REQUEST_LABEL: sha256_of_json({"changes": [str(c) for c in changes], "message": comment or ""}),
     }
 
 
@@ -564,7 +562,7 @@ class ImageArchiveManager:
     def _exported(self):
         compression = self.params["compression"]
         check_parent_directory(self.path)
-        container = engine_call("inspect container", self._inspect_container, self.params["container"])
+        container = inspect_container(self.client, self.params["container"])
         self.result.update(container=container["Id"], compression=compression)
         url = self.client._url("/containers/{0}/export", container["Id"])
 
@@ -579,10 +577,8 @@ class ImageArchiveManager:
         if self.check_mode:
             new_digest = None
             if existing_digest is not None and existing_compression == compression:
-                digest = hashlib.sha256()
-                for chunk in stream_get(self.client, "export container", url):
-                    digest.update(chunk)
-                new_digest = digest.hexdigest()
+                new_digest = container_export_digest(
+                    self.client, container["Id"], "export container")[len("sha256:"):]
             reason = decide_export(self.params["force"], existing_digest, existing_compression,
                                    new_digest, compression)
             self.diff["after"] = {"path": self.path, "sha256": new_digest}
@@ -612,14 +608,6 @@ class ImageArchiveManager:
             return self._file_sha256(), compression  # remembered digest when still valid
         digest, _size, compression = read_content_digest(self.path)
         return digest, compression
-
-    def _inspect_container(self, name):
-        try:
-            return self.client.inspect_container(name)
-        except APIError as exc:
-            if getattr(exc, "status_code", None) == 404:
-                raise ArchiveTaskError("container %s not found in the engine" % name)
-            raise
 
     # ---- imported
 
@@ -660,16 +648,11 @@ class ImageArchiveManager:
         self.diff["after"] = {"image": name, "id": image["Id"]}
 
     def _import_target(self):
-        repository = self.params["repository"]
         try:
-            ref = parse_reference(repository)
-            validate_tag(self.params["tag"])
+            validate_target_name(self.params["repository"], self.params["tag"])
         except ReferenceError as exc:
-            raise ArchiveTaskError("invalid repository or tag: %s" % exc)
-        if ref.tag or ref.digest:
-            raise ArchiveTaskError("repository %r must not contain a tag or digest; use the tag option"
-                                   % repository)
-        return repository, self.params["tag"]
+            raise ArchiveTaskError(str(exc))
+        return self.params["repository"], self.params["tag"]
 
 
 def main():

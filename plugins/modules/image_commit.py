@@ -94,7 +94,8 @@ options:
   comment:
     description:
       - Commit message recorded as the image's C(Comment), what C(docker commit --message) sets.
-      - The option is not called C(message) because Ansible reserves that name for itself.
+      - The option is not called C(message) because Ansible reserves that name for itself
+        (validate-modules refuses it as an option or alias).
     type: str
     aliases: [commit_message]
   changes:
@@ -212,7 +213,6 @@ fingerprint:
     dockhand.registry.commit.filesystem: sha256:e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b9a8b7c6d5e4f3a2b1c0d9
 """
 
-import hashlib
 import json
 
 from ansible.module_utils.basic import AnsibleModule
@@ -220,20 +220,21 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockhand.registry.plugins.module_utils.commit_changes import (
     ChangeError,
     parse_changes,
+    sha256_of_json,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.engine_client import (
     EngineError,
-    EngineNotFound,
     connect_engine,
+    container_export_digest,
     engine_argument_spec,
     engine_call,
+    inspect_container,
     inspect_image_or_none,
     require_engine_libraries,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
     ReferenceError,
-    parse_reference,
-    validate_tag,
+    validate_target_name,
 )
 
 LABEL_PREFIX = "dockhand.registry.commit."
@@ -242,13 +243,6 @@ LABEL_CONFIG = LABEL_PREFIX + "config"
 LABEL_REQUEST = LABEL_PREFIX + "request"
 LABEL_FILESYSTEM = LABEL_PREFIX + "filesystem"
 FINGERPRINT_LABELS = (LABEL_CONTAINER, LABEL_CONFIG, LABEL_REQUEST, LABEL_FILESYSTEM)
-EXPORT_CHUNK_SIZE = 1024 * 1024
-
-
-def sha256_of_json(value):
-    """``sha256:<hex>`` of ``value`` as canonical JSON (sorted keys, no spaces)."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def config_fingerprint(container_inspect):
@@ -266,14 +260,6 @@ def request_fingerprint(author, comment, changes):
         "comment": comment or "",
         "changes": [str(change) for change in changes],
     })
-
-
-def sha256_of_chunks(chunks):
-    """``sha256:<hex>`` of a stream of byte chunks, read one chunk at a time."""
-    digest = hashlib.sha256()
-    for chunk in chunks:
-        digest.update(chunk)
-    return "sha256:" + digest.hexdigest()
 
 
 def fingerprint_labels(container_id, config_hash, request_hash, filesystem_hash):
@@ -366,17 +352,11 @@ class ImageCommitter:
         self.changes = changes
 
     def _filesystem_fingerprint(self, container_id):
-        def read_export():
-            return sha256_of_chunks(self.client.export(container_id, chunk_size=EXPORT_CHUNK_SIZE))
-        return engine_call("read the filesystem of container %s" % self.container, read_export)
+        return container_export_digest(
+            self.client, container_id, "read the filesystem of container %s" % self.container)
 
     def run(self):
-        try:
-            container = engine_call(
-                "inspect container %s" % self.container, self.client.inspect_container, self.container
-            )
-        except EngineNotFound:
-            raise EngineError("container %s does not exist" % self.container)
+        container = inspect_container(self.client, self.container)
         container_id = container["Id"]
         wanted = fingerprint_labels(
             container_id,
@@ -420,16 +400,6 @@ class ImageCommitter:
         return result
 
 
-def validate_name(repository, tag):
-    """Raise ReferenceError unless ``repository`` and ``tag`` form a valid ``name:tag``."""
-    reference = parse_reference(repository)
-    if reference.tag or reference.digest:
-        raise ReferenceError(
-            "invalid repository %r: give the tag with the tag option, not in the repository" % repository
-        )
-    validate_tag(tag)
-
-
 def main():
     argument_spec = engine_argument_spec()
     argument_spec.update(
@@ -444,7 +414,7 @@ def main():
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     try:
-        validate_name(module.params["repository"], module.params["tag"])
+        validate_target_name(module.params["repository"], module.params["tag"])
         changes = parse_changes(module.params["changes"], reserved_label_prefix=LABEL_PREFIX)
     except (ReferenceError, ChangeError) as exc:
         module.fail_json(msg=str(exc))

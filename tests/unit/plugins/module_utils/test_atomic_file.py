@@ -140,3 +140,16 @@ def test_apply_file_attributes_passes_path_and_changed(tmp_path):
     module = FakeModule({"mode": "0600"})
     assert apply_file_attributes(module, str(tmp_path / "a"), False) is True
     assert module.calls == [({"path": str(tmp_path / "a"), "mode": "0600"}, False, None)]
+
+
+def test_early_writeback_keeps_content_and_memoryviews(tmp_path, monkeypatch):
+    # a tiny window makes every few writes start writeback and drop older pages
+    monkeypatch.setattr("ansible_collections.dockhand.registry.plugins.module_utils.atomic_file.WRITEBACK_WINDOW", 4096)
+    target = tmp_path / "big.tar"
+    pieces = [os.urandom(3000 + n) for n in range(40)]
+    with AtomicFile(str(target)) as out:
+        for piece in pieces:
+            out.write(memoryview(bytearray(piece)))
+        out.commit()
+    assert target.read_bytes() == b"".join(pieces)
+    assert leftovers(tmp_path) == []

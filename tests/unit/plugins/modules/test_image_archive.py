@@ -4,6 +4,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import pytest
 
 from ansible_collections.dockhand.registry.plugins.module_utils.archive_index import (
@@ -126,3 +129,11 @@ def test_decide_import():
         image, import_labels("2" * 64, [], None), False)
     assert "other changes" in decide_import(image, import_labels("1" * 64, ["CMD sh"], None), False)
     assert decide_import({"Id": ID_A, "Config": {"Labels": None}}, wanted, False) is not None
+
+
+def test_import_labels_keep_their_values_across_the_shared_helper():
+    # images imported before the helper was shared must still be recognized
+    request = json.dumps({"changes": ["CMD [\"/bin/sh\"]"], "message": "m"}, sort_keys=True, separators=(",", ":"))
+    labels = import_labels("f" * 64, ["CMD [\"/bin/sh\"]"], "m")
+    assert labels[IMPORT_REQUEST_LABEL] == "sha256:" + hashlib.sha256(request.encode("utf-8")).hexdigest()
+    assert labels[IMPORT_ARCHIVE_LABEL] == "sha256:" + "f" * 64

@@ -9,7 +9,11 @@ import hashlib
 import pytest
 
 from ansible_collections.dockhand.registry.plugins.module_utils.commit_changes import parse_changes
+from ansible_collections.dockhand.registry.plugins.module_utils.engine_client import sha256_of_chunks
 from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import ReferenceError
+from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
+    validate_target_name as validate_name,
+)
 from ansible_collections.dockhand.registry.plugins.modules.image_commit import (
     FINGERPRINT_LABELS,
     LABEL_CONFIG,
@@ -23,8 +27,6 @@ from ansible_collections.dockhand.registry.plugins.modules.image_commit import (
     decide_commit,
     fingerprint_labels,
     request_fingerprint,
-    sha256_of_chunks,
-    validate_name,
 )
 
 CONTAINER_ID = "c" * 64
