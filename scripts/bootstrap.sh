@@ -11,6 +11,7 @@ command -v skopeo >/dev/null 2>&1 || need_packages+=(skopeo)
 ldd /bin/busybox 2>&1 | grep -q 'not a dynamic' || need_packages+=(busybox-static)
 command -v openssl >/dev/null 2>&1 || need_packages+=(openssl)
 command -v shellcheck >/dev/null 2>&1 || need_packages+=(shellcheck)
+[ -x /usr/bin/time ] || need_packages+=(time)
 if [ ${#need_packages[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     log "installing Debian packages: ${need_packages[*]}"

@@ -1,0 +1,590 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) dockhand.registry contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The benchmark cases of issue 5, each with its peers, floor and targets."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import requests
+
+from . import fixtures
+from .harness import (
+    ANSIBLE, FLOOR, MODULE, PEER, SCALE, Case, Target, Tool, VerifyFailed, expect_module, expect_playbook, expect_rc0,
+)
+from .procs import check_call
+from .registry import Registry
+
+MANIFEST_ACCEPT = ", ".join([
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+])
+
+FULL = {
+    "big": ("dockhand-bench/big:1g", [256] * 4),
+    "big2": ("dockhand-bench/big:2g", [256] * 8),
+    "retention": (1000, 2),            # tags, log10 of the kept count
+    "catalog": 10000,
+    "taglist": 10000,
+    "copy": ("dockhand-bench/copy:500m", [250, 250]),
+    "fleet": ("dockhand-bench/fleet:200m", [100, 100]),
+    "fleet_sizes": [1, 2, 5, 10],
+}
+# Full-mode run counts where 5 runs of every tool do not fit the ~30 minute budget on a
+# 2-core machine: (case key prefix, tool name prefix or None for all) -> runs. The tool
+# each target is about keeps the most runs; slow peers and the ansible-playbook variants
+# (whose extra cost is Ansible's constant start-up) get fewer.
+FULL_RUNS = [
+    ("save-2g", None, 1),
+    ("save-1g", "community.docker", 3),
+    ("save-1g", "image_archive saved (ansible", 3),
+    ("load-1g", "community.docker", 3),
+    ("load-1g", "image_archive loaded (ansible", 3),
+    ("noop-loaded", "community.docker", 3),
+    ("retention-match", "skopeo", 2),
+    ("retention-match", None, 3),
+    ("retention-keep_last", "registry_repo (ansible", 1),
+    ("retention-keep_last", None, 3),
+    ("catalog", "registry_repo_info catalog (ansible", 1),
+    ("catalog", None, 3),
+    ("fleet-10", None, 3),
+    ("fleet", None, 2),
+]
+
+SMOKE = {
+    "big": ("dockhand-bench/big:smoke", [2, 2]),
+    "big2": None,
+    "retention": (20, 1),
+    "catalog": 30,
+    "taglist": 30,
+    "copy": ("dockhand-bench/copy:smoke", [2, 2]),
+    "fleet": ("dockhand-bench/fleet:smoke", [1, 1]),
+    "fleet_sizes": [2],
+}
+
+
+def _rm(path):
+    if os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
+def _file_at_least(path, size):
+    def check(_measurement):
+        if not os.path.isfile(path) or os.path.getsize(path) < size:
+            raise VerifyFailed("%s missing or smaller than %d bytes" % (path, size))
+    return check
+
+
+def manifest_digest(registry, repository, tag):
+    resp = requests.head("%s/v2/%s/manifests/%s" % (registry.url, repository, tag),
+                         headers={"Accept": MANIFEST_ACCEPT}, timeout=30)
+    return resp.headers.get("Docker-Content-Digest") if resp.status_code == 200 else None
+
+
+class Suite:
+    """Builds the cases; holds fixtures shared by several of them."""
+
+    def __init__(self, ctx, registries, cache=None):
+        self.ctx = ctx
+        self.registries = registries
+        self.sizes = SMOKE if ctx.smoke else FULL
+        self.cache = cache or os.path.join(os.path.dirname(ctx.work), "cache")
+        os.makedirs(self.cache, exist_ok=True)
+        self._source = None
+
+    # ---------------------------------------------------------------- helpers
+    def engine_image(self, key):
+        name, layers = self.sizes[key]
+        image = fixtures.build_random_image(name, layers, self.ctx.env, log=self.ctx.log)
+        return name, image, sum(layers) << 20
+
+    def registry_snapshot(self, name, seed):
+        """A cached registry storage folder, seeded once by seed(registry)."""
+        path = os.path.join(self.cache, "registries", name)
+        if not os.path.isdir(path):
+            self.ctx.log("   seeding registry fixture %s (cached for later runs)" % name)
+            builder = Registry(os.path.join(self.ctx.work, "seeding"), name)
+            builder.start()
+            try:
+                seed(builder)
+            finally:
+                builder.stop()
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.rename(builder.storage, path)
+        return path
+
+    def source_registry(self):
+        """Registry serving the copy and fleet images (pushed once with docker push)."""
+        if self._source:
+            return self._source
+        copy_name, _copy_layers = self.sizes["copy"]
+        fleet_name, _fleet_layers = self.sizes["fleet"]
+        for key in ("copy", "fleet"):
+            self.engine_image(key)
+
+        def seed(registry):
+            for name in (copy_name, fleet_name):
+                remote = "%s/%s" % (registry.host, name.split("/", 1)[1])
+                check_call(["docker", "tag", name, remote], env=self.ctx.env)
+                try:
+                    check_call(["docker", "push", remote], env=self.ctx.env, timeout=1800)
+                finally:
+                    check_call(["docker", "rmi", remote], env=self.ctx.env)
+
+        storage = self.registry_snapshot("source-%s-%s" % (copy_name.split(":")[1], fleet_name.split(":")[1]), seed)
+        self._source = self.registries.get("source").use_storage(storage)
+        return self._source
+
+    def startup_tool(self):
+        """What every Ansible module pays before doing anything: the interpreter and AnsibleModule's import."""
+        return Tool("python + import ansible.module_utils.basic (any module's start-up)", SCALE,
+                    lambda: [self.ctx.python, "-c", "import ansible.module_utils.basic"])
+
+    def registry_args(self, registry, **extra):
+        args = {"registry": registry.host}
+        args.update(extra)
+        return args
+
+    # ------------------------------------------------------------ engine cases
+    def case_save(self, key="big"):
+        ctx = self.ctx
+        state = {}
+        name_label = self.sizes[key][0].split(":")[1]
+        case_key = "save-" + name_label
+        paths = {tool: ctx.path("save-%s" % name_label, tool + ".tar") for tool in ("docker", "cdocker", "ansible", "module")}
+
+        def setup():
+            state["name"], state["id"], state["size"] = self.engine_image(key)
+
+        def prep(tool):
+            return lambda: _rm(paths[tool])
+
+        def size_check(tool):
+            def check(measurement):
+                _file_at_least(paths[tool], state["size"])(measurement)
+            return check
+
+        tools = [
+            Tool("docker save -o", PEER, lambda: ["docker", "save", "-o", paths["docker"], state["name"]],
+                 prepare=prep("docker"), verify=expect_rc0(size_check("docker"))),
+            Tool("community.docker.docker_image_export", PEER, lambda: ctx.playbook_argv("export-" + name_label, [{
+                "community.docker.docker_image_export": {"names": [state["name"]], "path": paths["cdocker"]}}]),
+                prepare=prep("cdocker"), verify=expect_playbook(changed=True)),
+            Tool("image_archive saved (ansible-playbook)", ANSIBLE, lambda: ctx.playbook_argv("save-" + name_label, [{
+                "dockhand.registry.image_archive": {"state": "saved", "names": [state["name"]], "path": paths["ansible"]}}]),
+                prepare=prep("ansible"), verify=expect_playbook(changed=True), module="image_archive"),
+            Tool("image_archive saved (module work)", MODULE, lambda: ctx.module_argv("image_archive", {
+                "state": "saved", "names": [state["name"]], "path": paths["module"]}, "save-" + name_label),
+                prepare=prep("module"), verify=expect_module(changed=True), module="image_archive"),
+        ]
+        targets = [
+            Target("module work <= 1.05x docker save", "ratio_max", "image_archive saved (module work)", 1.05, "docker save -o"),
+            Target("module peak RSS <= 64 MiB", "rss_max_mib", "image_archive saved (module work)", 64),
+        ]
+        if key == "big2":
+            # Only the memory promise matters at 2 GiB: keep the runs few (time budget).
+            tools = [tools[0], tools[3]]
+            targets = targets[1:] + [Target("module work vs docker save (reported)", "ratio", "image_archive saved (module work)",
+                                            0, "docker save -o")]
+        return Case(case_key, "save a %s image (random layers) to a tar file" % name_label, tools, setup=setup,
+                    teardown=lambda: [_rm(p) for p in paths.values()], targets=targets, runs=2 if key == "big2" else None)
+
+    def load_archive(self):
+        """docker save of the big image, cached: the archive every load case reads."""
+        name, image, size = self.engine_image("big")
+        path = os.path.join(self.cache, "%s.tar" % name.replace("/", "_").replace(":", "_"))
+        if not os.path.isfile(path):
+            check_call(["docker", "save", "-o", path + ".tmp", name], env=self.ctx.env, timeout=1800)
+            os.rename(path + ".tmp", path)
+        return name, image, size, path
+
+    def case_load(self):
+        ctx = self.ctx
+        state = {}
+
+        def setup():
+            state["name"], state["id"], _size, state["archive"] = self.load_archive()
+
+        def remove_image():
+            fixtures.remove_image(state["name"], ctx.env)
+            if fixtures.image_id(state["name"], ctx.env):
+                raise VerifyFailed("could not remove %s before loading" % state["name"])
+
+        def loaded(_measurement):
+            if fixtures.image_id(state["name"], ctx.env) != state["id"]:
+                raise VerifyFailed("%s is not back with ID %s" % (state["name"], state["id"]))
+
+        def teardown():
+            if fixtures.image_id(state.get("name", ""), ctx.env) is None and state.get("archive"):
+                check_call(["docker", "load", "-i", state["archive"]], env=ctx.env, timeout=1800)
+
+        tools = [
+            Tool("docker load -i", PEER, lambda: ["docker", "load", "-i", state["archive"]],
+                 prepare=remove_image, verify=expect_rc0(loaded)),
+            Tool("community.docker.docker_image_load", PEER, lambda: ctx.playbook_argv("load", [{
+                "community.docker.docker_image_load": {"path": state["archive"]}}]),
+                prepare=remove_image, verify=lambda m: (expect_playbook(changed=True)(m), loaded(m))),
+            Tool("image_archive loaded (ansible-playbook)", ANSIBLE, lambda: ctx.playbook_argv("load-module", [{
+                "dockhand.registry.image_archive": {"state": "loaded", "path": state["archive"]}}]),
+                prepare=remove_image, verify=lambda m: (expect_playbook(changed=True)(m), loaded(m)), module="image_archive"),
+            Tool("image_archive loaded (module work)", MODULE, lambda: ctx.module_argv("image_archive", {
+                "state": "loaded", "path": state["archive"]}, "load"),
+                prepare=remove_image, verify=lambda m: (expect_module(changed=True)(m), loaded(m)), module="image_archive"),
+        ]
+        targets = [Target("module work <= 1.05x docker load", "ratio_max", "image_archive loaded (module work)", 1.05,
+                          "docker load -i")]
+        return Case("load-" + self.sizes["big"][0].split(":")[1], "load that archive into the engine (image absent before)",
+                    tools, setup=setup, teardown=teardown, targets=targets)
+
+    def case_noop(self, operation, compression):
+        """Re-run with nothing to do: the archive is current / the image is loaded."""
+        ctx = self.ctx
+        state = {}
+        suffix = ".tar.gz" if compression == "gzip" else ".tar"
+        module_path = ctx.path("noop", "module-%s%s" % (compression, suffix))
+        peer_path = ctx.path("noop", "cdocker-%s%s" % (compression, suffix))
+        key = "noop-%s-%s" % (operation, compression)
+        save_args = {"state": "saved", "names": None, "path": module_path}
+        if compression == "gzip":
+            save_args["compression"] = "gzip"
+
+        def setup():
+            state["name"], state["id"], _size = self.engine_image("big")
+            save_args["names"] = [state["name"]]
+            if not os.path.isfile(module_path):
+                ctx.log("   writing the %s archive once with image_archive (set-up, untimed)" % compression)
+                check_call(ctx.module_argv("image_archive", save_args, key + "-setup"), env=ctx.env, timeout=1800)
+            if not os.path.isfile(peer_path):
+                if compression == "gzip" and operation == "loaded":
+                    shutil.copyfile(module_path, peer_path)
+                elif compression == "none":
+                    check_call(["docker", "save", "-o", peer_path, state["name"]], env=ctx.env, timeout=1800)
+
+        if operation == "saved":
+            module_args = dict(save_args)
+            peer = None
+            if compression == "none":
+                peer = Tool("community.docker.docker_image_export (re-run)", PEER, lambda: ctx.playbook_argv(key + "-peer", [{
+                    "community.docker.docker_image_export": {"names": [state["name"]], "path": peer_path}}]),
+                    verify=expect_playbook(changed=False))
+        else:
+            module_args = {"state": "loaded", "path": module_path}
+            peer = Tool("community.docker.docker_image_load (re-run)", PEER, lambda: ctx.playbook_argv(key + "-peer", [{
+                "community.docker.docker_image_load": {"path": peer_path}}]), verify=expect_playbook())
+
+        def module_tool_args():
+            module_args["names"] = save_args["names"] if operation == "saved" else None
+            return {k: v for k, v in module_args.items() if v is not None}
+
+        tools = [
+            Tool("image_archive %s no-op (module work)" % operation, MODULE,
+                 lambda: ctx.module_argv("image_archive", module_tool_args(), key), verify=expect_module(changed=False),
+                 module="image_archive"),
+            Tool("image_archive %s no-op (ansible-playbook)" % operation, ANSIBLE, lambda: ctx.playbook_argv(key, [{
+                "dockhand.registry.image_archive": module_tool_args()}]), verify=expect_playbook(changed=False),
+                module="image_archive"),
+        ]
+        if peer:
+            tools.append(peer)
+        tools.append(self.startup_tool())
+        targets = [Target("module work <= 0.3 s", "seconds_max", tools[0].name, 0.3)]
+        if peer:
+            targets.append(Target("module work vs community.docker re-run (reported)", "ratio", tools[0].name, 0, peer.name))
+        title = "re-run of %s, %s archive, %s image: nothing to do" % (
+            "save" if operation == "saved" else "load", "gzip" if compression == "gzip" else "plain",
+            self.sizes["big"][0].split(":")[1])
+        return Case(key, title, tools, setup=setup, targets=targets)
+
+    # ---------------------------------------------------------- registry cases
+    def case_retention(self, policy="match"):
+        ctx = self.ctx
+        count, keep_digits = self.sizes["retention"]
+        keep = 10 ** keep_digits
+        tags = ["t%05d" % i for i in range(count)]
+        if policy == "match":
+            kept = set(tags[:keep])
+            module_policy = {"match": ["^t(?!%s)" % ("0" * (5 - keep_digits))]}
+            floor_policy = ["--keep", "^t%s[0-9]{%d}$" % ("0" * (5 - keep_digits), keep_digits)]
+        else:
+            kept = set(tags[-keep:])
+            module_policy = {"keep_last": keep}
+            floor_policy = ["--keep-last", str(keep)]
+        doomed = [tag for tag in tags if tag not in kept]
+        state = {}
+        repository = "retention"
+
+        def setup():
+            snapshot = self.registry_snapshot("retention-%d" % count, lambda r: fixtures.seed_distinct_tags(
+                r.url, repository, tags))
+            state["snapshot"] = snapshot
+            state["registry"] = self.registries.get("retention")
+            doomed_file = ctx.path("retention", "doomed-%s.txt" % policy)
+            with open(doomed_file, "w", encoding="utf-8") as handle:
+                handle.write("\n".join(doomed) + "\n")
+            state["doomed_file"] = doomed_file
+
+        def restore():
+            state["registry"].restore_snapshot(state["snapshot"])
+
+        def outcome(_measurement):
+            left = set(state["registry"].tags(repository))
+            if left != kept:
+                raise VerifyFailed("expected %d kept tags, registry has %d (%d unexpected)" % (
+                    len(kept), len(left), len(left ^ kept)))
+
+        def skopeo_loop():
+            script = ('set -e; n=0; while read -r tag; do n=$((n+1)); [ "$n" -le %d ] || exit 3; '
+                      'skopeo delete --tls-verify=false "docker://%s/%s:$tag"; done < "%s"'
+                      % (len(doomed), state["registry"].host, repository, state["doomed_file"]))
+            return ["bash", "-c", script]
+
+        def args():
+            return self.registry_args(state["registry"], repository=repository, state="present", **module_policy)
+
+        tools = []
+        if policy == "match":
+            tools.append(Tool("skopeo delete loop", PEER, skopeo_loop, prepare=restore, verify=expect_rc0(outcome),
+                              runs=None if ctx.smoke else 3))
+        tools += [
+            Tool("floor (HEAD+DELETE, 8 conns)", FLOOR, lambda: [ctx.python, os.path.join(ctx.bench_dir, "floor_retention.py"),
+                                                                 "--registry", state["registry"].host,
+                                                                 "--repository", repository] + floor_policy,
+                 prepare=restore, verify=expect_rc0(outcome)),
+            Tool("registry_repo (ansible-playbook)", ANSIBLE, lambda: ctx.playbook_argv("retention-" + policy, [{
+                "dockhand.registry.registry_repo": args()}]), prepare=restore,
+                verify=lambda m: (expect_playbook(changed=True)(m), outcome(m)), module="registry_repo"),
+            Tool("registry_repo (module work)", MODULE, lambda: ctx.module_argv("registry_repo", args(), "retention-" + policy),
+                 prepare=restore, verify=lambda m: (expect_module(changed=True)(m), outcome(m)), module="registry_repo"),
+        ]
+        targets = [Target("module work <= 1.5x floor", "ratio_max", "registry_repo (module work)", 1.5, tools[-3].name)]
+        if policy == "match":
+            targets.insert(0, Target(">= 10x faster than the skopeo loop", "speedup_min", "registry_repo (module work)", 10,
+                                     "skopeo delete loop"))
+        title = "retention: %d tags over %d distinct images, delete %d keep %d (%s)" % (
+            count, count, len(doomed), keep, "match regex" if policy == "match" else "keep_last, needs creation times")
+        return Case("retention-%s" % policy, title, tools, setup=setup, targets=targets,
+                    servers=lambda: [state["registry"]])
+
+    def case_catalog(self):
+        ctx = self.ctx
+        count = self.sizes["catalog"]
+        state = {}
+        repositories = ["catalog/r%05d" % i for i in range(count)]
+
+        def setup():
+            storage = self.registry_snapshot("catalog-%d" % count, lambda r: fixtures.seed_repositories(r.url, repositories))
+            state["registry"] = self.registries.get("catalog").use_storage(storage)
+
+        def module_check(result):
+            repos = result.get("repositories") or []
+            if len(repos) != count:
+                raise VerifyFailed("expected %d repositories, got %d" % (count, len(repos)))
+
+        def floor_check(measurement):
+            if not measurement.stdout.startswith("%d repositories" % count):
+                raise VerifyFailed("floor saw: %s" % measurement.stdout.strip())
+
+        def args():
+            return self.registry_args(state["registry"])
+
+        tools = [
+            Tool("floor (catalog pages + tag lists, 8 conns)", FLOOR, lambda: [
+                ctx.python, os.path.join(ctx.bench_dir, "floor_list.py"), "--registry", state["registry"].host,
+                "--catalog", "--tags"], verify=expect_rc0(floor_check)),
+            Tool("floor (catalog pages only)", SCALE, lambda: [
+                ctx.python, os.path.join(ctx.bench_dir, "floor_list.py"), "--registry", state["registry"].host,
+                "--catalog"], verify=expect_rc0(floor_check)),
+            Tool("registry_repo_info catalog (ansible-playbook)", ANSIBLE, lambda: ctx.playbook_argv("catalog", [{
+                "dockhand.registry.registry_repo_info": args()}]), verify=expect_playbook(changed=False),
+                module="registry_repo_info"),
+            Tool("registry_repo_info catalog (module work)", MODULE, lambda: ctx.module_argv(
+                "registry_repo_info", args(), "catalog"), verify=expect_module(changed=False, check=module_check),
+                module="registry_repo_info"),
+            Tool("registry_repo_info list_tags=false (module work)", MODULE, lambda: ctx.module_argv(
+                "registry_repo_info", dict(args(), list_tags=False), "catalog-names"),
+                verify=expect_module(changed=False, check=module_check), module="registry_repo_info"),
+        ]
+        targets = [Target("module work <= 1.2x floor (catalog + tag lists)", "ratio_max", tools[3].name, 1.2, tools[0].name),
+                   Target("list_tags=false: module work <= 1.2x floor (catalog pages only)", "ratio_max", tools[4].name, 1.2,
+                          tools[1].name)]
+        return Case("catalog-%d" % count, "catalog of %d repositories with each repository's tags" % count, tools,
+                    setup=setup, targets=targets, servers=lambda: [state["registry"]],
+                    notes=["registry_repo_info returns the tags of every repository, so its floor is the catalog pages "
+                           "plus one tag list per repository; the catalog-pages-only floor is shown for scale."])
+
+    def case_taglist(self):
+        ctx = self.ctx
+        count = self.sizes["taglist"]
+        state = {}
+        tags = ["t%05d" % i for i in range(count)]
+
+        def setup():
+            storage = self.registry_snapshot("taglist-%d" % count, lambda r: fixtures.seed_same_image_tags(r.url, "taglist", tags))
+            state["registry"] = self.registries.get("taglist").use_storage(storage)
+
+        def module_check(result):
+            repos = result.get("repositories") or [{}]
+            if len(repos[0].get("tags") or []) != count:
+                raise VerifyFailed("expected %d tags" % count)
+
+        def count_check(measurement):
+            if measurement.stdout.count('"t0') != count and not measurement.stdout.startswith("1 repositories, %d tags" % count):
+                raise VerifyFailed("expected %d tags: %s" % (count, measurement.stdout[:200]))
+
+        def args():
+            return self.registry_args(state["registry"], repository="taglist")
+
+        tools = [
+            Tool("skopeo list-tags", PEER, lambda: ["skopeo", "list-tags", "--tls-verify=false",
+                                                    "docker://%s/taglist" % state["registry"].host],
+                 verify=expect_rc0(count_check)),
+            Tool("floor (paged GETs)", FLOOR, lambda: [ctx.python, os.path.join(ctx.bench_dir, "floor_list.py"),
+                                                       "--registry", state["registry"].host, "--repository", "taglist"],
+                 verify=expect_rc0(count_check)),
+            Tool("registry_repo_info tags (ansible-playbook)", ANSIBLE, lambda: ctx.playbook_argv("taglist", [{
+                "dockhand.registry.registry_repo_info": args()}]), verify=expect_playbook(changed=False),
+                module="registry_repo_info"),
+            Tool("registry_repo_info tags (module work)", MODULE, lambda: ctx.module_argv("registry_repo_info", args(), "taglist"),
+                 verify=expect_module(changed=False, check=module_check), module="registry_repo_info"),
+            self.startup_tool(),
+        ]
+        targets = [Target("module work <= 1.2x floor", "ratio_max", tools[3].name, 1.2, tools[1].name),
+                   Target("module work vs skopeo list-tags (reported)", "ratio", tools[3].name, 0, tools[0].name)]
+        return Case("taglist-%d" % count, "tag list of one repository with %d tags" % count, tools, setup=setup,
+                    targets=targets, servers=lambda: [state["registry"]])
+
+    def case_copy(self, second_run=False):
+        ctx = self.ctx
+        name, _layers = self.sizes["copy"]
+        repository, tag = name.split("/", 1)[1].split(":")
+        label = tag
+        state = {}
+
+        def setup():
+            state["source"] = self.source_registry()
+            state["target"] = self.registries.get("copy-target")
+            state["digest"] = manifest_digest(state["source"], repository, tag)
+            if second_run and manifest_digest(state["target"], repository, tag) != state["digest"]:
+                check_call(skopeo_argv(), env=ctx.env, timeout=1800)
+
+        def wipe():
+            if not second_run:
+                state["target"].wipe()
+
+        def copied(_measurement):
+            if manifest_digest(state["target"], repository, tag) != state["digest"]:
+                raise VerifyFailed("target does not hold %s:%s at %s" % (repository, tag, state["digest"]))
+
+        def skopeo_argv():
+            return ["skopeo", "copy", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false",
+                    "docker://%s/%s:%s" % (state["source"].host, repository, tag),
+                    "docker://%s/%s:%s" % (state["target"].host, repository, tag)]
+
+        def args():
+            return self.registry_args(state["target"], repository=repository, tag=tag, state="present",
+                                      source="%s/%s:%s" % (state["source"].host, repository, tag))
+
+        tools = [
+            Tool("skopeo copy" + (" (re-run)" if second_run else ""), PEER, skopeo_argv, prepare=wipe,
+                 verify=expect_rc0(copied)),
+            Tool("registry_manifest copy (ansible-playbook)", ANSIBLE, lambda: ctx.playbook_argv("copy", [{
+                "dockhand.registry.registry_manifest": args()}]), prepare=wipe,
+                verify=lambda m: (expect_playbook(changed=not second_run)(m), copied(m)), module="registry_manifest"),
+            Tool("registry_manifest copy (module work)", MODULE, lambda: ctx.module_argv("registry_manifest", args(), "copy"),
+                 prepare=wipe, verify=lambda m: (expect_module(changed=not second_run)(m), copied(m)),
+                 module="registry_manifest"),
+        ]
+        if second_run:
+            tools.append(self.startup_tool())
+            targets = [Target("second run: module work <= 0.5 s", "seconds_max", tools[2].name, 0.5)]
+            return Case("copy-%s-rerun" % label, "copy again, everything already present", tools, setup=setup,
+                        targets=targets, servers=lambda: [state["source"], state["target"]])
+        targets = [Target("module work <= 1.0x skopeo copy", "ratio_max", tools[2].name, 1.0, tools[0].name)]
+        return Case("copy-%s" % label, "copy a %s image between two registries (target empty)" % label, tools,
+                    setup=setup, targets=targets, servers=lambda: [state["source"], state["target"]])
+
+    def case_fleet(self, hosts):
+        ctx = self.ctx
+        name, _layers = self.sizes["fleet"]
+        repository, tag = name.split("/", 1)[1].split(":")
+        state = {}
+
+        def setup():
+            state["source"] = self.source_registry()
+            state["targets"] = [self.registries.get("fleet%02d" % (i + 1)) for i in range(hosts)]
+            state["digest"] = manifest_digest(state["source"], repository, tag)
+            inventory = ctx.path("playbooks", "fleet-%d.ini" % hosts)
+            with open(inventory, "w", encoding="utf-8") as handle:
+                handle.write("[fleet]\n")
+                for index, target in enumerate(state["targets"]):
+                    handle.write("registry%02d ansible_connection=local ansible_python_interpreter=%s target=%s\n" % (
+                        index + 1, ctx.python, target.host))
+            state["inventory"] = inventory
+
+        def wipe():
+            for target in state["targets"]:
+                target.wipe()
+
+        def published(_measurement):
+            for target in state["targets"]:
+                if manifest_digest(target, repository, tag) != state["digest"]:
+                    raise VerifyFailed("%s does not hold the image" % target.host)
+
+        def skopeo_argv():
+            source = "docker://%s/%s:%s" % (state["source"].host, repository, tag)
+            script = "set -e; " + "; ".join(
+                "skopeo copy --quiet --src-tls-verify=false --dest-tls-verify=false %s docker://%s/%s:%s" % (
+                    source, target.host, repository, tag) for target in state["targets"])
+            return ["bash", "-c", script]
+
+        tools = [
+            Tool("skopeo copy x%d, sequential" % hosts, PEER, skopeo_argv, prepare=wipe, verify=expect_rc0(published)),
+            Tool("registry_manifest, %d hosts, forks 10 (ansible-playbook)" % hosts, ANSIBLE,
+                 lambda: ctx.playbook_argv("fleet-%d" % hosts, [{
+                     "dockhand.registry.registry_manifest": {
+                         "registry": "{{ target }}", "repository": repository, "tag": tag, "state": "present",
+                         "source": "%s/%s:%s" % (state["source"].host, repository, tag)}}],
+                     hosts="fleet", inventory=state["inventory"], forks=10),
+                 prepare=wipe, verify=lambda m: (expect_playbook(changed=True, hosts=hosts)(m), published(m)),
+                 module="registry_manifest"),
+        ]
+        targets = [Target("ansible-playbook vs sequential skopeo (reported)", "ratio", tools[1].name, 0, tools[0].name)]
+        runs = None if hosts == max(self.sizes["fleet_sizes"]) else 3
+        return Case("fleet-%d" % hosts, "publish one %s image to %d registr%s" % (
+            tag, hosts, "y" if hosts == 1 else "ies"), tools, setup=setup, targets=targets, runs=runs,
+            servers=lambda: [state["source"]] + state["targets"])
+
+    def cases(self):
+        cases = [
+            self.case_save(),
+        ]
+        if self.sizes["big2"]:
+            cases.append(self.case_save("big2"))
+        cases += [
+            self.case_load(),
+            self.case_noop("saved", "none"),
+            self.case_noop("saved", "gzip"),
+            self.case_noop("loaded", "none"),
+            self.case_noop("loaded", "gzip"),
+            self.case_retention("match"),
+            self.case_retention("keep_last"),
+            self.case_catalog(),
+            self.case_taglist(),
+            self.case_copy(),
+            self.case_copy(second_run=True),
+        ]
+        cases += [self.case_fleet(hosts) for hosts in self.sizes["fleet_sizes"]]
+        if not self.ctx.smoke:
+            for case in cases:
+                for tool in case.tools:
+                    for case_prefix, tool_prefix, runs in FULL_RUNS:
+                        if case.key.startswith(case_prefix) and (tool_prefix is None or tool.name.startswith(tool_prefix)):
+                            tool.runs = min(runs, self.ctx.runs)
+                            break
+        return cases
