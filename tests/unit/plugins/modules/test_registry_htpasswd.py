@@ -4,16 +4,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 
 import pytest
 
 bcrypt = pytest.importorskip("bcrypt")
-
-from ansible.module_utils import basic  # noqa: E402
-from ansible.module_utils.common.text.converters import to_bytes  # noqa: E402
 
 from ansible_collections.dockhand.registry.plugins.modules import registry_htpasswd  # noqa: E402
 from ansible_collections.dockhand.registry.plugins.modules.registry_htpasswd import (  # noqa: E402
@@ -24,6 +20,9 @@ from ansible_collections.dockhand.registry.plugins.modules.registry_htpasswd imp
     plan_entries,
     render_htpasswd,
     validate_users,
+)
+from ansible_collections.dockhand.registry.tests.unit.plugins.modules.module_runner import (  # noqa: E402
+    run_module as run_htpasswd,
 )
 
 
@@ -96,30 +95,8 @@ def test_validate_rejects_duplicates():
         validate_users(users(("a", "1"), ("a", "2")))
 
 
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
 def run_module(monkeypatch, args):
-    def exit_json(self, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise FailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-    args = dict(args, _ansible_remote_tmp="/tmp", _ansible_keep_remote_files=False)
-    monkeypatch.setattr(basic, "_ANSIBLE_ARGS", to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args})))
-    # ansible-core 2.19 also wants to know how the arguments were serialized.
-    monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy", raising=False)
-    with pytest.raises((ExitJson, FailJson)) as info:
-        registry_htpasswd.main()
-    return info.type is ExitJson, info.value.args[0]
+    return run_htpasswd(monkeypatch, registry_htpasswd, args)
 
 
 def test_module_creates_0600_file_then_is_idempotent(monkeypatch, tmp_path):
@@ -155,3 +132,12 @@ def test_module_fails_with_one_line_on_bad_name(monkeypatch, tmp_path):
     ok, result = run_module(monkeypatch, dict(path=str(tmp_path / "h"), users=users(("a:b", "pw"))))
     assert not ok
     assert "\n" not in result["msg"] and "a:b" in result["msg"]
+
+
+def test_module_result_and_diff_hold_no_password_or_hash(monkeypatch, tmp_path):
+    path = str(tmp_path / "htpasswd")
+    args = dict(path=path, rounds=4, users=users(("alice", "s3cret-pw")), _ansible_diff=True)
+    ok, result = run_module(monkeypatch, args)
+    assert ok and result["diff"]["after"] == "alice\n"
+    text = repr(result)
+    assert "s3cret-pw" not in text and "$2y$" not in text
