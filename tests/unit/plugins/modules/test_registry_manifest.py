@@ -4,48 +4,23 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from ansible.module_utils import basic
-from ansible.module_utils.common.text.converters import to_bytes
-
 from ansible_collections.dockhand.registry.plugins.modules import registry_manifest
+from ansible_collections.dockhand.registry.tests.unit.plugins.modules.module_runner import run_module as run_module_main
 from ansible_collections.dockhand.registry.tests.unit.plugins.module_utils.registry_fake import FakeRegistry
 
 REGISTRY = "127.0.0.1:5000"
 
 
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
 def run_module(monkeypatch, args, registries=None):
     """Run main(); ``registries`` maps a registry host to the FakeRegistry the client talks to."""
-    def exit_json(self, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise FailJson(kwargs)
-
     def from_params(params, prefix="", **overrides):
         host = overrides.get("registry") or params[prefix + "registry"]
         return registries[host]
 
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
     monkeypatch.setattr(registry_manifest.RegistryClient, "from_params", staticmethod(from_params))
-    args = dict(args, _ansible_remote_tmp="/tmp", _ansible_keep_remote_files=False)
-    monkeypatch.setattr(basic, "_ANSIBLE_ARGS", to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args})))
-    monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy", raising=False)
-    with pytest.raises((ExitJson, FailJson)) as info:
-        registry_manifest.main()
-    return info.type is ExitJson, info.value.args[0]
+    return run_module_main(monkeypatch, registry_manifest, args)
 
 
 @pytest.mark.parametrize("args, message", [
