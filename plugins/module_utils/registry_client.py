@@ -45,6 +45,8 @@ import os
 import json
 import random
 import re
+import socket
+import ssl
 import threading
 import time
 import traceback
@@ -129,6 +131,9 @@ MAX_JSON_BLOB_BYTES = 16 * 1024 * 1024
 BLOB_CHUNK_SIZE = 1024 * 1024
 USER_AGENT = "dockhand.registry"
 DOCKER_CERTS_DIR = "/etc/docker/certs.d"
+# First bytes a TLS server answers a ClientHello with: record type (handshake or alert), then version 3.x.
+TLS_RECORD_TYPES = (0x15, 0x16)
+TLS_RECORD_HEADER_SIZE = 5
 
 
 def registry_argument_spec() -> dict:
@@ -379,6 +384,8 @@ class RegistryClient:
     Every method raises a ``RegistryError`` (one readable line) on failure.
     The first call probes ``GET /v2/`` once to settle the scheme (https, or
     http for a loopback registry that does not speak TLS) and the auth scheme.
+    For a bare loopback host a bare ClientHello first tells whether the port
+    speaks TLS at all, so a plain-http registry costs no CA bundle load.
     """
 
     def __init__(self, registry: str, username: Optional[str] = None, password: Optional[str] = None,
@@ -519,6 +526,10 @@ class RegistryClient:
                 more = index + 1 < len(self._candidates)
                 self._proxies = requests.utils.get_environ_proxies(base + "/v2/")
                 self.session.proxies = self._proxies
+                if scheme == "https" and more and not self._proxies and self._speaks_tls() is False:
+                    # Not TLS: skip the verifying https attempt, whose SSL context loads the system CA bundle
+                    # (~50 ms a run) only to fail its handshake; http comes next, as after that failure.
+                    continue
                 try:
                     response = self._send("GET", base + "/v2/", "contact the registry API", scopes=None,
                                           retry_connection=not more)
@@ -542,6 +553,43 @@ class RegistryClient:
                     raise error_from_response(response, "contact the registry API", self.host,
                                               username=self.auth.username)
                 return
+
+    def _speaks_tls(self) -> Optional[bool]:
+        """Whether the registry's port answers a TLS ClientHello like a TLS server; None when that is unclear.
+
+        Only a ClientHello from a bare context goes out (no CA bundle loaded, no
+        request, no credentials). The answer only picks https or http; an https
+        connection is then made and verified exactly as without this check.
+        """
+        parts = urlsplit("https://" + self.host)
+        try:
+            address = (parts.hostname, parts.port or 443)
+        except ValueError:
+            return None
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        outgoing = ssl.MemoryBIO()
+        tls = context.wrap_bio(ssl.MemoryBIO(), outgoing, server_hostname=parts.hostname)
+        try:
+            tls.do_handshake()
+        except ssl.SSLWantReadError:
+            pass  # the ClientHello is in ``outgoing`` now
+        except ssl.SSLError:
+            return None
+        try:
+            with socket.create_connection(address, timeout=self.timeout) as sock:
+                sock.sendall(outgoing.read())
+                answer = sock.recv(TLS_RECORD_HEADER_SIZE)
+        except socket.timeout:
+            return False  # the verifying attempt would time out the same way, then fall back to http
+        except OSError:
+            return None
+        if not answer:
+            return None
+        if answer[0] in TLS_RECORD_TYPES:
+            return True if answer[1:2] == b"\x03" else None
+        return False
 
     def _url(self, path: str) -> str:
         return self.base_url + path

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import json
 import socket
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -161,6 +162,100 @@ def test_bare_loopback_host_falls_back_to_plain_http(registry):
     client = RegistryClient(registry.host)
     assert client.catalog() == ["a"]
     assert client.base_url == registry.url
+
+
+@pytest.fixture
+def ca_loads(monkeypatch):
+    """Every CA bundle an SSL context loads during the test: "system" for the default one, else the file."""
+    loaded = []
+    load_default_certs = ssl.SSLContext.load_default_certs
+    load_verify_locations = ssl.SSLContext.load_verify_locations
+
+    def counting_default(self, *args, **kwargs):
+        loaded.append("system")
+        return load_default_certs(self, *args, **kwargs)
+
+    def counting_verify(self, cafile=None, *args, **kwargs):
+        loaded.append(cafile)
+        return load_verify_locations(self, cafile, *args, **kwargs)
+    monkeypatch.setattr(ssl.SSLContext, "load_default_certs", counting_default)
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counting_verify)
+    return loaded
+
+
+def write_ca_and_server_cert(folder):
+    """A CA and a certificate for 127.0.0.1 signed by it; returns (ca.pem, server.pem, server.key)."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    import datetime
+    import ipaddress
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def certificate(subject, key, issuer, issuer_key, extensions):
+        builder = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(x509.OID_COMMON_NAME, subject)]))
+                   .issuer_name(x509.Name([x509.NameAttribute(x509.OID_COMMON_NAME, issuer)]))
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+                                  critical=False))
+        for extension, critical in extensions:
+            builder = builder.add_extension(extension, critical=critical)
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = certificate("unit test CA", ca_key, "unit test CA", ca_key, [
+        (x509.BasicConstraints(ca=True, path_length=None), True),
+        (x509.KeyUsage(False, False, False, False, False, True, True, False, False), True)])
+    key = ec.generate_private_key(ec.SECP256R1())
+    server = certificate("127.0.0.1", key, "unit test CA", ca_key, [
+        (x509.BasicConstraints(ca=False, path_length=None), True),
+        (x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False),
+        (x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), False)])
+    paths = [str(folder / name) for name in ("ca.pem", "server.pem", "server.key")]
+    for path, data in zip(paths, (ca.public_bytes(serialization.Encoding.PEM),
+                                  server.public_bytes(serialization.Encoding.PEM),
+                                  key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                    serialization.NoEncryption()))):
+        with open(path, "wb") as handle:
+            handle.write(data)
+    return paths
+
+
+@pytest.fixture
+def tls_registry(tmp_path):
+    ca_path, cert_path, key_path = write_ca_and_server_cert(tmp_path)
+    fake = FakeRegistry(lambda r: (200, {}, {"repositories": ["a"]} if "_catalog" in r["path"] else {}))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    fake.server.socket = context.wrap_socket(fake.server.socket, server_side=True)
+    fake.ca_path = ca_path
+    yield fake
+    fake.close()
+
+
+def test_http_loopback_registry_is_reached_without_loading_a_ca_bundle(registry, ca_loads):
+    registry.app = lambda r: (200, {}, {"repositories": ["a"]} if "_catalog" in r["path"] else {})
+    client = RegistryClient(registry.host)
+    assert client.catalog() == ["a"]
+    assert client.base_url == registry.url
+    assert ca_loads == []
+    assert [r["path"] for r in registry.log] == ["/v2/", "/v2/_catalog?n=1000"]
+
+
+def test_tls_loopback_registry_is_still_verified(tls_registry, ca_loads):
+    with pytest.raises(RegistryConnectionError, match="certificate verify failed"):
+        RegistryClient(tls_registry.host, timeout=10).catalog()
+    assert ca_loads == ["system"]
+    assert tls_registry.log == []
+    del ca_loads[:]
+    client = RegistryClient(tls_registry.host, ca_cert=tls_registry.ca_path, timeout=10)
+    assert client.catalog() == ["a"]
+    assert client.base_url == "https://" + tls_registry.host
+    assert ca_loads == [tls_registry.ca_path]
+    assert [r["path"] for r in tls_registry.log] == ["/v2/", "/v2/_catalog?n=1000"]
 
 
 def test_from_params_with_prefix_falls_back_but_not_for_credentials(registry):
