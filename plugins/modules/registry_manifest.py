@@ -280,10 +280,9 @@ class ManifestManager:
             return ref, self.client, True
         # TLS material of the target registry is not for another host; credentials come from
         # source_* options or the docker config only.
-        validate_certs = self.params["source_validate_certs"]
         client = RegistryClient.from_params(
             self.params, prefix="source_", registry=ref.registry,
-            validate_certs=True if validate_certs is None else validate_certs,
+            validate_certs=self.params["source_validate_certs"],
             ca_cert=self.params["source_ca_cert"], client_cert=None, client_key=None,
         )
         return ref, client, False
@@ -444,9 +443,7 @@ def main():
     try:
         client = RegistryClient.from_params(module.params)
         result = ManifestManager(module, client).run()
-    except TagDeleteError as exc:
-        module.fail_json(msg=str(exc))
-    except (CopyError, RegistryError, ImageReferenceError) as exc:
+    except (TagDeleteError, CopyError, RegistryError, ImageReferenceError) as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)
 
