@@ -39,6 +39,9 @@ if [ -f benchmarks/run.py ]; then
   stage bench-smoke "$VENV/bin/python" benchmarks/run.py --smoke
 fi
 
+trap - EXIT
+cleanup
+# The summary comes last so that it is the run's closing line.
 [ $failed -eq 0 ] || log "failed stages: ${failed_names[*]}"
 echo "stages: $passed passed, $failed failed"
 [ $failed -eq 0 ]
