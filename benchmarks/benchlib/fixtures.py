@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib.util
 import io
 import json
+import os
 import subprocess
 import tarfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-
-import requests
 
 from .procs import check_call
 
@@ -29,7 +28,6 @@ BASE_IMAGE = "dockhand-test/busybox:latest"
 DOCKER_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-HTTP_TIMEOUT = 60
 
 
 def image_id(name, env):
@@ -108,45 +106,25 @@ def iso_time(epoch):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-class Pusher:
-    """Pushes blobs and manifests over HTTP with a pool of keep-alive sessions."""
+def _load_seed_pusher():
+    """The test bed's registry pusher (tests/testbed/seed_registry.py), shared rather than copied."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                        "tests", "testbed", "seed_registry.py")
+    spec = importlib.util.spec_from_file_location("dockhand_seed_registry", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Pusher
+
+
+class Pusher(_load_seed_pusher()):
+    """The test bed's pusher plus the benchmarks' bounded parallel runner."""
 
     def __init__(self, base_url, workers=8):
-        self.base_url = base_url
+        super().__init__(base_url)
         self.workers = workers
-        self.local = threading.local()
-
-    @property
-    def session(self):
-        if not hasattr(self.local, "session"):
-            self.local.session = requests.Session()
-        return self.local.session
-
-    def push_blob(self, repository, data):
-        digest = _sha256(data)
-        if self.session.head("%s/v2/%s/blobs/%s" % (self.base_url, repository, digest),
-                             timeout=HTTP_TIMEOUT).status_code == 200:
-            return digest
-        resp = self.session.post("%s/v2/%s/blobs/uploads/" % (self.base_url, repository), timeout=HTTP_TIMEOUT)
-        resp.raise_for_status()
-        location = requests.compat.urljoin(self.base_url + "/", resp.headers["Location"])
-        sep = "&" if "?" in location else "?"
-        resp = self.session.put(location + sep + "digest=" + digest, data=data, timeout=HTTP_TIMEOUT,
-                                headers={"Content-Type": "application/octet-stream"})
-        resp.raise_for_status()
-        return digest
-
-    def mount_blob(self, repository, digest, source):
-        resp = self.session.post("%s/v2/%s/blobs/uploads/?mount=%s&from=%s" % (self.base_url, repository, digest, source),
-                                 timeout=HTTP_TIMEOUT)
-        if resp.status_code != 201:
-            raise RuntimeError("mount of %s into %s failed: %s" % (digest, repository, resp.status_code))
 
     def put_manifest(self, repository, reference, body):
-        resp = self.session.put("%s/v2/%s/manifests/%s" % (self.base_url, repository, reference), data=body,
-                                headers={"Content-Type": DOCKER_V2}, timeout=HTTP_TIMEOUT)
-        resp.raise_for_status()
-        return resp.headers.get("Docker-Content-Digest")
+        return self.push_manifest(repository, reference, body, DOCKER_V2)
 
     def run_all(self, func, items):
         with ThreadPoolExecutor(self.workers) as pool:

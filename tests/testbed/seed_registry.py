@@ -128,6 +128,13 @@ class Pusher:
                      headers={"Content-Type": "application/octet-stream"})
         return digest
 
+    def mount_blob(self, repository, digest, source_repository):
+        """Cross-repository mount; fails unless the registry really mounted (201)."""
+        answer = self.request("POST", "/v2/%s/blobs/uploads/?mount=%s&from=%s" % (repository, digest, source_repository),
+                              "repository:%s:pull,push" % repository)
+        if answer.status_code != 201:
+            raise SystemExit("mount of %s into %s failed: HTTP %s" % (digest, repository, answer.status_code))
+
     def _auth_header(self, scope):
         token = self._tokens.get(scope)
         return {"Authorization": "Bearer " + token} if token else {}
