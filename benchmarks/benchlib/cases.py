@@ -453,6 +453,10 @@ class Suite:
             Tool("registry_repo_info tags (module work)", MODULE, lambda: ctx.module_argv("registry_repo_info", args(), "taglist"),
                  verify=expect_module(changed=False, check=module_check), module="registry_repo_info"),
             self.startup_tool(),
+            Tool("floor + import ansible.module_utils.basic (the least any module can take)", SCALE,
+                 lambda: [ctx.python, os.path.join(ctx.bench_dir, "floor_list.py"), "--import-ansible",
+                          "--registry", state["registry"].host, "--repository", "taglist"],
+                 verify=expect_rc0(count_check)),
         ]
         targets = [Target("module work <= 1.2x floor", "ratio_max", tools[3].name, 1.2, tools[1].name),
                    Target("module work vs skopeo list-tags (reported)", "ratio", tools[3].name, 0, tools[0].name)]
@@ -580,7 +584,7 @@ class Suite:
             self.case_copy(second_run=True),
         ]
         cases += [self.case_fleet(hosts) for hosts in self.sizes["fleet_sizes"]]
-        if not self.ctx.smoke:
+        if not self.ctx.smoke and not self.ctx.runs_all:
             for case in cases:
                 for tool in case.tools:
                     for case_prefix, tool_prefix, runs in FULL_RUNS:

@@ -83,6 +83,7 @@ class Context:
         self.work = work
         self.smoke = smoke
         self.runs = runs
+        self.runs_all = False  # True: ignore FULL_RUNS, every tool runs `runs` times
         self.env = env
         self.collections_root = collections_root
         self.log = log
