@@ -44,7 +44,7 @@ class Tool:
     prepare: Optional[Callable[[], None]] = None      # untimed, before every run
     verify: Optional[Callable[[object], None]] = None  # gets the Measurement
     module: Optional[str] = None                       # collection module it needs
-    runs: Optional[int] = None                         # fewer runs than the case, if set
+    runs: Optional[int] = None                         # fewer runs than the case (FULL_RUNS), if set
     timeout: float = 900.0
     results: list = field(default_factory=list)
     error: Optional[str] = None
@@ -68,7 +68,6 @@ class Case:
     setup: Optional[Callable[[], None]] = None
     teardown: Optional[Callable[[], None]] = None
     targets: List[Target] = field(default_factory=list)
-    runs: Optional[int] = None
     servers: Optional[Callable[[], list]] = None       # registries whose CPU time each run uses
     notes: List[str] = field(default_factory=list)
     error: Optional[str] = None
@@ -173,7 +172,7 @@ def expect_rc0(check=None):
 def run_case(ctx, case, deadline):
     """Set up, then run every tool `runs` times in A B A B order."""
     started = time.monotonic()
-    runs = 1 if ctx.smoke else (case.runs or ctx.runs)
+    runs = 1 if ctx.smoke else ctx.runs
     for tool in case.tools:
         if tool.module and not ctx.module_available(tool.module):
             tool.skipped = "module %s not available yet" % tool.module
