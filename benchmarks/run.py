@@ -184,9 +184,6 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one run each (make test)")
     parser.add_argument("--runs", type=int, default=5, help="runs per tool in full mode (default 5)")
-    parser.add_argument("--runs-all", action="store_true",
-                        help="run every tool --runs times, also the slow ones that FULL_RUNS in benchlib/cases.py "
-                             "runs fewer times to fit about 30 minutes (the full suite then takes about an hour)")
     parser.add_argument("--only", action="append", default=[], help="run only cases whose key starts with this")
     parser.add_argument("--skip", action="append", default=[], help="skip cases whose key starts with this")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
@@ -196,7 +193,7 @@ def main():
     parser.add_argument("--results", help="folder for latest.md and ratios.png (default: benchmarks/results, "
                                           "or benchmarks/work/smoke-results with --smoke)")
     parser.add_argument("--time-limit", type=float, default=None,
-                        help="seconds after which no new run starts (default 3300, smoke 600)")
+                        help="seconds after which no new run starts (default 5400, smoke 600)")
     parser.add_argument("--keep-work", action="store_true", help="keep benchmarks/work/run (archives, playbooks)")
     parser.add_argument("--purge", action="store_true",
                         help="afterwards also remove the cached fixtures and the dockhand-bench/* images")
@@ -227,7 +224,7 @@ def main():
             shutil.rmtree(scratch, ignore_errors=True)
 
     started = time.monotonic()
-    time_limit = args.time_limit or (600.0 if args.smoke else 6600.0 if args.runs_all else 3300.0)
+    time_limit = args.time_limit or (600.0 if args.smoke else 5400.0)
     deadline = started + time_limit
     os.makedirs(os.path.join(BENCH_DIR, "work"), exist_ok=True)
     # One run at a time: a second one would wipe the first one's work folder and registries.
@@ -254,7 +251,6 @@ def main():
     collections = collections_root()
     env = build_env(docker_host, collections, work)
     ctx = Context(REPO_ROOT, work, args.smoke, args.runs, env, collections, log)
-    ctx.runs_all = args.runs_all
     registries = RegistrySet(os.path.join(work, "registries"))
     suite = Suite(ctx, registries)
     cases = select(suite.cases(), args.only, args.skip)

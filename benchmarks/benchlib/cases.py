@@ -34,27 +34,6 @@ FULL = {
     "fleet": ("dockhand-bench/fleet:200m", [100, 100]),
     "fleet_sizes": [1, 2, 5, 10],
 }
-# Full-mode run counts where 5 runs of every tool do not fit the ~30 minute budget on a
-# 2-core machine: (case key prefix, tool name prefix or None for all) -> runs. The tool
-# each target is about keeps the most runs; slow peers and the ansible-playbook variants
-# (whose extra cost is Ansible's constant start-up) get fewer.
-FULL_RUNS = [
-    ("save-2g", None, 1),
-    ("save-1g", "community.docker", 3),
-    ("save-1g", "image_archive saved (ansible", 3),
-    ("load-1g", "community.docker", 3),
-    ("load-1g", "image_archive loaded (ansible", 3),
-    ("noop-loaded", "community.docker", 3),
-    ("retention-match", "skopeo", 2),
-    ("retention-match", None, 3),
-    ("retention-keep_last", "registry_repo (ansible", 1),
-    ("retention-keep_last", None, 3),
-    ("catalog", "registry_repo_info catalog (ansible", 1),
-    ("catalog", None, 3),
-    ("fleet-10", None, 3),
-    ("fleet", None, 2),
-]
-
 SMOKE = {
     "big": ("dockhand-bench/big:smoke", [2, 2]),
     "big2": None,
@@ -582,11 +561,4 @@ class Suite:
             self.case_copy(second_run=True),
         ]
         cases += [self.case_fleet(hosts) for hosts in self.sizes["fleet_sizes"]]
-        if not self.ctx.smoke and not self.ctx.runs_all:
-            for case in cases:
-                for tool in case.tools:
-                    for case_prefix, tool_prefix, runs in FULL_RUNS:
-                        if case.key.startswith(case_prefix) and (tool_prefix is None or tool.name.startswith(tool_prefix)):
-                            tool.runs = min(runs, self.ctx.runs)
-                            break
         return cases

@@ -44,7 +44,6 @@ class Tool:
     prepare: Optional[Callable[[], None]] = None      # untimed, before every run
     verify: Optional[Callable[[object], None]] = None  # gets the Measurement
     module: Optional[str] = None                       # collection module it needs
-    runs: Optional[int] = None                         # fewer runs than the case (FULL_RUNS), if set
     timeout: float = 900.0
     results: list = field(default_factory=list)
     error: Optional[str] = None
@@ -82,7 +81,6 @@ class Context:
         self.work = work
         self.smoke = smoke
         self.runs = runs
-        self.runs_all = False  # True: ignore FULL_RUNS, every tool runs `runs` times
         self.env = env
         self.collections_root = collections_root
         self.log = log
@@ -183,7 +181,7 @@ def run_case(ctx, case, deadline):
             case.setup()
         for round_index in range(runs):
             for tool in active:
-                if tool.error or round_index >= (1 if ctx.smoke else (tool.runs or runs)):
+                if tool.error:
                     continue
                 if time.monotonic() > deadline:
                     tool.error = tool.error or "stopped: the suite's time limit was reached"
