@@ -418,13 +418,15 @@ class Suite:
         def args():
             return self.registry_args(state["registry"], repository="taglist")
 
+        def floor(*flags):
+            return [ctx.python, os.path.join(ctx.bench_dir, "floor_list.py"), *flags,
+                    "--registry", state["registry"].host, "--repository", "taglist"]
+
         tools = [
             Tool("skopeo list-tags", PEER, lambda: ["skopeo", "list-tags", "--tls-verify=false",
                                                     "docker://%s/taglist" % state["registry"].host],
                  verify=expect_rc0(count_check)),
-            Tool("floor (paged GETs)", FLOOR, lambda: [ctx.python, os.path.join(ctx.bench_dir, "floor_list.py"),
-                                                       "--registry", state["registry"].host, "--repository", "taglist"],
-                 verify=expect_rc0(count_check)),
+            Tool("floor (paged GETs)", FLOOR, floor, verify=expect_rc0(count_check)),
             Tool("registry_repo_info tags (ansible-playbook)", ANSIBLE, lambda: ctx.playbook_argv("taglist", [{
                 "dockhand.registry.registry_repo_info": args()}]), verify=expect_playbook(changed=False),
                 module="registry_repo_info"),
@@ -432,9 +434,7 @@ class Suite:
                  verify=expect_module(changed=False, check=module_check), module="registry_repo_info"),
             self.startup_tool(),
             Tool("floor + import ansible.module_utils.basic (the least any module can take)", SCALE,
-                 lambda: [ctx.python, os.path.join(ctx.bench_dir, "floor_list.py"), "--import-ansible",
-                          "--registry", state["registry"].host, "--repository", "taglist"],
-                 verify=expect_rc0(count_check)),
+                 lambda: floor("--import-ansible"), verify=expect_rc0(count_check)),
         ]
         targets = [Target("module work <= 1.2x floor", "ratio_max", tools[3].name, 1.2, tools[1].name),
                    Target("module work vs skopeo list-tags (reported)", "ratio", tools[3].name, 0, tools[0].name)]
