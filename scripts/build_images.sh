@@ -5,7 +5,8 @@
 # Images that already exist are left alone.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-[ -f "$ENGINE_ENV_FILE" ] && . "$ENGINE_ENV_FILE"
+# A DOCKER_HOST given by the caller (an engine of the matrix) wins over the host engine.
+[ -z "${DOCKER_HOST:-}" ] && [ -f "$ENGINE_ENV_FILE" ] && . "$ENGINE_ENV_FILE"
 export DOCKER_HOST
 
 BUSYBOX_IMAGE=${DOCKHAND_BUSYBOX_IMAGE:-dockhand-test/busybox:latest}

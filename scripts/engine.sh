@@ -10,16 +10,6 @@ PRIVATE_SOCK=$RUN_DIR/docker.sock
 PRIVATE_PID=$RUN_DIR/docker.pid
 DATA_ROOT=$STATE_DIR/docker/data
 
-answers() {
-  DOCKER_HOST=$1 "$VENV/bin/python" - <<'PY' >/dev/null 2>&1
-import os, sys, docker
-try:
-    docker.APIClient(base_url=os.environ["DOCKER_HOST"], version="auto", timeout=5).ping()
-except Exception:
-    sys.exit(1)
-PY
-}
-
 if [ "${1:-}" = stop ]; then
   if [ -s "$PRIVATE_PID" ] && kill -0 "$(cat "$PRIVATE_PID")" 2>/dev/null; then
     pid=$(cat "$PRIVATE_PID")
@@ -35,7 +25,7 @@ fi
 
 for candidate in "${DOCKER_HOST:-}" unix:///var/run/docker.sock "unix://$PRIVATE_SOCK"; do
   [ -n "$candidate" ] || continue
-  if answers "$candidate"; then
+  if engine_answers "$candidate"; then
     log "using the Docker engine that answers at $candidate"
     echo "export DOCKER_HOST=$candidate" > "$ENGINE_ENV_FILE"
     exit 0
@@ -49,7 +39,7 @@ log "no engine answers: starting a private dockerd (data $DATA_ROOT, socket $PRI
 setsid dockerd --data-root "$DATA_ROOT" --exec-root "$RUN_DIR/exec" \
   -H "unix://$PRIVATE_SOCK" --pidfile "$PRIVATE_PID" >"$STATE_DIR/dockerd.log" 2>&1 </dev/null &
 for _ in $(seq 1 120); do
-  if answers "unix://$PRIVATE_SOCK"; then
+  if engine_answers "unix://$PRIVATE_SOCK"; then
     log "private dockerd is up (pid $(cat "$PRIVATE_PID")); DOCKER_HOST=unix://$PRIVATE_SOCK"
     echo "export DOCKER_HOST=unix://$PRIVATE_SOCK" > "$ENGINE_ENV_FILE"
     exit 0

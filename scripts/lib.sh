@@ -11,3 +11,14 @@ mkdir -p "$STATE_DIR"
 
 log() { printf '[dockhand] %s\n' "$*" >&2; }
 die() { printf '[dockhand] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# True when a Docker engine answers a ping at the DOCKER_HOST value $1 within 5 seconds.
+engine_answers() {
+  DOCKER_HOST=$1 "$VENV/bin/python" - <<'PY' >/dev/null 2>&1
+import os, sys, docker
+try:
+    docker.APIClient(base_url=os.environ["DOCKER_HOST"], version="auto", timeout=5).ping()
+except Exception:
+    sys.exit(1)
+PY
+}
