@@ -5,7 +5,9 @@
 # declared dependency, beside it) and runs there; tests/output is copied back.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-[ -f "$ENGINE_ENV_FILE" ] && . "$ENGINE_ENV_FILE" && export DOCKER_HOST
+# A DOCKER_HOST given by the caller (an engine of the matrix) wins over the host engine.
+[ -z "${DOCKER_HOST:-}" ] && [ -f "$ENGINE_ENV_FILE" ] && . "$ENGINE_ENV_FILE"
+export DOCKER_HOST
 
 ANSIBLE_WHEEL_VERSION=12.3.0   # the 'ansible' package that bundles community.docker 4.x
 collections_root=$(mktemp -d "${TMPDIR:-/tmp}/dockhand-ac.XXXXXX")
@@ -22,8 +24,15 @@ if git -C "$REPO_ROOT" rev-parse --git-dir >/dev/null 2>&1; then
   git -C "$REPO_ROOT" ls-files --others --ignored --exclude-standard --directory -z \
     | (cd "$target" && xargs -0 -r rm -rf --)
 fi
-[ -f "$REPO_ROOT/tests/integration/integration_config.yml" ] && \
-  cp "$REPO_ROOT/tests/integration/integration_config.yml" "$target/tests/integration/"
+# The test bed's settings, with the engine the targets use set to this run's DOCKER_HOST,
+# so one test bed serves every engine of the matrix.
+bed_config=$REPO_ROOT/tests/integration/integration_config.yml
+if [ -f "$bed_config" ] && [ -n "${DOCKER_HOST:-}" ]; then
+  { grep -v '^docker_host:' "$bed_config" || true; echo "docker_host: $DOCKER_HOST"; } \
+    > "$target/tests/integration/integration_config.yml"
+elif [ -f "$bed_config" ]; then
+  cp "$bed_config" "$target/tests/integration/"
+fi
 
 # ansible-test's managed venvs download a get-pip script from a host this machine cannot
 # reach; a stand-in bootstraps pip with ensurepip instead.
