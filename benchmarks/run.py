@@ -34,7 +34,7 @@ sys.path.insert(0, BENCH_DIR)
 
 from benchlib import fixtures  # noqa: E402  pylint: disable=wrong-import-position
 from benchlib.cases import Suite  # noqa: E402  pylint: disable=wrong-import-position
-from benchlib.harness import Context, run_case  # noqa: E402  pylint: disable=wrong-import-position
+from benchlib.harness import NOT_NOOP, Context, run_case  # noqa: E402  pylint: disable=wrong-import-position
 from benchlib.procs import Measurement  # noqa: E402  pylint: disable=wrong-import-position
 from benchlib.registry import RegistrySet  # noqa: E402  pylint: disable=wrong-import-position
 from benchlib.report import write_chart, write_markdown  # noqa: E402  pylint: disable=wrong-import-position
@@ -56,11 +56,67 @@ def engine_env():
     if os.environ.get("DOCKER_HOST"):
         return os.environ["DOCKER_HOST"]
     subprocess.run([os.path.join(REPO_ROOT, "scripts", "engine.sh")], check=True, timeout=300)
-    with open(os.path.join(REPO_ROOT, ".state", "engine.env"), encoding="utf-8") as handle:
-        for line in handle:
-            if line.startswith("export DOCKER_HOST="):
-                return line.split("=", 1)[1].strip()
-    raise RuntimeError("scripts/engine.sh wrote no DOCKER_HOST")
+    docker_host = written_docker_host(os.path.join(REPO_ROOT, ".state", "engine.env"))
+    if not docker_host:
+        raise RuntimeError("scripts/engine.sh wrote no DOCKER_HOST")
+    return docker_host
+
+
+def written_docker_host(env_file):
+    """The DOCKER_HOST an engine script wrote to env_file, or None."""
+    try:
+        with open(env_file, encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("export DOCKER_HOST="):
+                    return line.split("=", 1)[1].strip()
+    except FileNotFoundError:
+        pass
+    return None
+
+
+class ModernEngine:
+    """Debian 13's engine with the containerd image store (scripts/modern_engine.sh), started on first use.
+
+    `env` names it in DOCKER_HOST (empty while it is unknown); up() makes it answer there; stop() stops it
+    only if this run started it.
+    """
+
+    STORE = "containerd"
+
+    def __init__(self, env):
+        self.env_file = os.path.join(REPO_ROOT, ".state", "engine-debian13-%s.env" % self.STORE)
+        self.env = dict(env, DOCKER_HOST=written_docker_host(self.env_file) or "")
+        self.started = False
+
+    def _answers(self, docker_host):
+        return subprocess.run(["docker", "version"], env=dict(self.env, DOCKER_HOST=docker_host), capture_output=True,
+                              timeout=60, check=False).returncode == 0
+
+    def up(self):
+        docker_host = written_docker_host(self.env_file)
+        if not docker_host or not self._answers(docker_host):
+            log("starting Debian 13's engine with the %s image store (scripts/modern_engine.sh)" % self.STORE)
+            subprocess.run([os.path.join(REPO_ROOT, "scripts", "modern_engine.sh"), "up", self.STORE], check=True,
+                           timeout=900)
+            self.started = True
+            docker_host = written_docker_host(self.env_file)
+        self.env["DOCKER_HOST"] = docker_host
+        if not fixtures.image_id(fixtures.BASE_IMAGE, self.env):
+            subprocess.run([os.path.join(REPO_ROOT, "scripts", "build_images.sh")], check=True, timeout=900, env=self.env)
+
+    def stop(self):
+        if self.started:
+            subprocess.run([os.path.join(REPO_ROOT, "scripts", "modern_engine.sh"), "down", self.STORE], check=False,
+                           timeout=300)
+
+
+def engine_suites(ctx, registries, cache, modern):
+    """The suites of one run: every case on the default engine, then the engine cases on the containerd store."""
+    engine_ctx = Context(REPO_ROOT, os.path.join(ctx.work, ModernEngine.STORE), ctx.smoke, ctx.runs,
+                         modern.env, ctx.collections_root, ctx.log)
+    main = Suite(ctx, registries, cache=cache)
+    return [main, Suite(engine_ctx, registries, cache=os.path.join(main.cache, ModernEngine.STORE),
+                        engine=ModernEngine.STORE, engine_up=modern.up)]
 
 
 def collections_root():
@@ -101,7 +157,7 @@ def build_env(docker_host, collections, work):
 
 LOG_CASE = re.compile(r"^\[bench (\d\d:\d\d:\d\d)\] == ([^:]+): ")
 LOG_RUN = re.compile(r"^\[bench (\d\d:\d\d:\d\d)\]    (.+?)\s+run (\d+): +([\d.]+) s +([\d.]+) MiB"
-                     r"(?:  cpu ([\d.]+) s)?(?:  \(registry CPU (-?[\d.]+) s\))?$")
+                     r"(?:  cpu ([\d.]+) s)?(?:  \(registry CPU (-?[\d.]+) s\))?(  " + re.escape(NOT_NOOP) + ")?$")
 LOG_FAILED = re.compile(r"^\[bench (\d\d:\d\d:\d\d)\]    (.+?)\s+run (\d+) FAILED: (.*)$")
 LOG_ANY = re.compile(r"^\[bench (\d\d:\d\d:\d\d)\]")
 
@@ -153,7 +209,7 @@ def load_log(cases, log_path):
                                      returncode=0, stdout="", stderr="",
                                      cpu=float(run.group(6)) if run.group(6) else None,
                                      server_cpu=float(run.group(7)) if run.group(7) else None,
-                                     round_index=int(run.group(3)) - 1)
+                                     round_index=int(run.group(3)) - 1, not_noop=bool(run.group(8)))
                 tools[run.group(2)].results.append(result)
                 continue
             failed = LOG_FAILED.match(line)
@@ -205,7 +261,8 @@ def main():
         scratch = tempfile.mkdtemp(prefix="bench-list-")
         try:
             ctx = Context(REPO_ROOT, scratch, args.smoke, args.runs, dict(os.environ), "", log)
-            cases = select(Suite(ctx, None, cache=scratch).cases(), args.only, args.skip)
+            cases = select([case for suite in engine_suites(ctx, None, scratch, ModernEngine(ctx.env)) for case in suite.cases()],
+                           args.only, args.skip)
             if args.list:
                 for case in cases:
                     print("%-22s %s" % (case.key, case.title))
@@ -252,8 +309,9 @@ def main():
     env = build_env(docker_host, collections, work)
     ctx = Context(REPO_ROOT, work, args.smoke, args.runs, env, collections, log)
     registries = RegistrySet(os.path.join(work, "registries"))
-    suite = Suite(ctx, registries)
-    cases = select(suite.cases(), args.only, args.skip)
+    modern = ModernEngine(env)
+    suites = engine_suites(ctx, registries, None, modern)
+    cases = select([case for each in suites for case in each.cases()], args.only, args.skip)
     log("%s run: %d cases, DOCKER_HOST=%s, collections %s, %d cores" % (
         "smoke" if args.smoke else "full", len(cases), docker_host, collections, os.cpu_count() or 0))
 
@@ -270,16 +328,21 @@ def main():
         log("interrupted: writing what was measured")
     finally:
         registries.stop_all()
-    elapsed = time.monotonic() - started
-    write_report(ctx, cases, results, elapsed, args.smoke)
-    if not args.keep_work:
-        shutil.rmtree(work, ignore_errors=True)
-    if args.purge:
-        shutil.rmtree(os.path.join(BENCH_DIR, "work"), ignore_errors=True)
-        for size in ("big", "big2", "copy", "fleet"):
-            for sizes in (suite.sizes,):
-                if sizes.get(size):
-                    fixtures.remove_image(sizes[size][0], env)
+    try:
+        elapsed = time.monotonic() - started
+        write_report(ctx, cases, results, elapsed, args.smoke)
+        if not args.keep_work:
+            shutil.rmtree(work, ignore_errors=True)
+        if args.purge:
+            shutil.rmtree(os.path.join(BENCH_DIR, "work"), ignore_errors=True)
+            for each in suites:
+                if each.engine and not each.ctx.env.get("DOCKER_HOST"):
+                    continue  # that engine was not used in this run
+                for size in ("big", "big2", "copy", "fleet"):
+                    if each.sizes.get(size):
+                        fixtures.remove_image(each.sizes[size][0], each.ctx.env)
+    finally:
+        modern.stop()
     failures = [c.key for c in cases if c.error] + [
         "%s/%s" % (c.key, t.name) for c in cases for t in c.tools if t.error]
     for failure in failures:

@@ -26,6 +26,8 @@ ANSIBLE = "collection, ansible-playbook"
 MODULE = "collection, module work"
 SCALE = "for scale, not compared"
 REFERENCE_KINDS = (PEER, FLOOR)
+# How the log marks a re-run that reported a change.
+NOT_NOOP = "changed: not a no-op"
 
 
 class SkipTool(Exception):
@@ -71,6 +73,8 @@ class Case:
     notes: List[str] = field(default_factory=list)
     error: Optional[str] = None
     seconds: float = 0.0
+    env: Optional[dict] = None                         # the engine's environment, if not the context's
+    engine: Optional[str] = None                       # which engine that is, for the report
 
 
 class Context:
@@ -158,6 +162,14 @@ def expect_playbook(changed=None, hosts=1):
     return verify
 
 
+def expect_playbook_rerun():
+    """A peer's re-run: it must succeed; a change it reports is recorded (the table shows it), not hidden."""
+    def verify(measurement):
+        expect_playbook()(measurement)
+        measurement.not_noop = any(int(r[2]) > 0 for r in RECAP.findall(measurement.stdout))
+    return verify
+
+
 def expect_rc0(check=None):
     def verify(measurement):
         if measurement.returncode != 0:
@@ -192,7 +204,7 @@ def run_case(ctx, case, deadline):
                     argv = tool.argv()
                     servers = case.servers() if case.servers else []
                     cpu_before = sum(server.cpu_seconds() for server in servers)
-                    result = measure(argv, env=ctx.env, timeout=tool.timeout)
+                    result = measure(argv, env=case.env or ctx.env, timeout=tool.timeout)
                     result.server_cpu = sum(server.cpu_seconds() for server in servers) - cpu_before if servers else None
                     if result.timed_out:
                         raise VerifyFailed("timed out after %ss" % tool.timeout)
@@ -206,9 +218,10 @@ def run_case(ctx, case, deadline):
                     continue
                 result.round_index = round_index
                 tool.results.append(result)
-                ctx.log("   %-44s run %d: %7.3f s  %7.1f MiB  cpu %.2f s%s" % (
+                ctx.log("   %-44s run %d: %7.3f s  %7.1f MiB  cpu %.2f s%s%s" % (
                     tool.name, round_index + 1, result.wall, result.max_rss_kib / 1024.0, result.cpu or 0.0,
-                    "  (registry CPU %.1f s)" % result.server_cpu if result.server_cpu is not None else ""))
+                    "  (registry CPU %.1f s)" % result.server_cpu if result.server_cpu is not None else "",
+                    "  " + NOT_NOOP if result.not_noop else ""))
     except Exception as exc:  # pylint: disable=broad-exception-caught
         case.error = "%s: %s" % (type(exc).__name__, str(exc).replace("\n", " ")[:800])
         ctx.log("   case %s FAILED: %s" % (case.key, case.error))

@@ -35,6 +35,7 @@ class Measurement:
     cpu: Optional[float] = None          # user + system CPU seconds of the command's process tree
     server_cpu: Optional[float] = None   # CPU seconds the case's registries spent during the run
     round_index: Optional[int] = None     # which A B A B round the run belongs to
+    not_noop: bool = False                # a re-run that should have done nothing reported a change
 
 
 def measure(argv, env=None, cwd=None, timeout=600.0, stdin_path=None):

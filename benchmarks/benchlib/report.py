@@ -35,7 +35,7 @@ def _cpu_model():
     return platform.processor() or "unknown"
 
 
-def machine_facts(ctx):
+def machine_facts(ctx, cases=()):
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30
     ansible_version = _version([os.path.join(ctx.bin_dir, "ansible"), "--version"])
     return [
@@ -46,6 +46,11 @@ def machine_facts(ctx):
         ("python", platform.python_version()),
         ("ansible-core", re.sub(r"^ansible \[core ([^\]]+)\].*", r"\1", ansible_version)),
         ("docker engine", _version(["docker", "version", "--format", "{{.Server.Version}}"], env=ctx.env)),
+    ] + [
+        ("docker engine of the %s-* rows" % engine, _version(["docker", "info", "--format",
+                                                               "{{.ServerVersion}}, {{.Driver}} {{.DriverStatus}}"], env=env))
+        for engine, env in sorted({case.engine: case.env for case in cases if case.engine and case.env.get("DOCKER_HOST")}.items())
+    ] + [
         ("registry", _version(["/usr/bin/docker-registry", "--version"])),
         ("skopeo", _version(["skopeo", "--version"])),
     ]
@@ -65,7 +70,7 @@ def write_markdown(ctx, cases, path, chart_name, elapsed):
     lines.append("")
     lines.append("| machine | |")
     lines.append("| --- | --- |")
-    for key, value in machine_facts(ctx):
+    for key, value in machine_facts(ctx, cases):
         lines.append("| %s | %s |" % (key, value))
     logs = sorted(name for name in os.listdir(os.path.dirname(path) or ".") if name.endswith(".log"))
     if logs:
@@ -97,8 +102,11 @@ def write_markdown(ctx, cases, path, chart_name, elapsed):
                 continue
             walls = [r.wall for r in tool.results]
             ratio = median_wall(tool) / median_wall(best) if best and median_wall(best) else None
+            changed_runs = sum(1 for r in tool.results if r.not_noop)
+            shown_name = tool.name + (" (failed later: see notes)" if tool.error else "") + (
+                " - **not a no-op: reported changed in %d of %d runs**" % (changed_runs, len(walls)) if changed_runs else "")
             lines.append("| %s | %s | %s | %d | %.3f s | %.3f - %.3f | %.1f MiB | %s | %s | %s |" % (
-                case.key, tool.name + (" (failed later: see notes)" if tool.error else ""), tool.kind, len(walls),
+                case.key, shown_name, tool.kind, len(walls),
                 median_wall(tool), min(walls), max(walls), peak_rss_mib(tool), _fmt(median_cpu(tool), "%.2f s"),
                 _fmt(median_server_cpu(tool), "%.1f s"),
                 ("**%.2fx**" % ratio if tool.kind in (MODULE, ANSIBLE) else "%.2fx" % ratio) if ratio else "n/a"))
