@@ -12,6 +12,10 @@ command -v skopeo >/dev/null 2>&1 || need_packages+=(skopeo)
 command -v openssl >/dev/null 2>&1 || need_packages+=(openssl)
 command -v shellcheck >/dev/null 2>&1 || need_packages+=(shellcheck)
 [ -x /usr/bin/time ] || need_packages+=(time)
+# For the Debian 13 engines of the test matrix (scripts/modern_engine.sh).
+command -v debootstrap >/dev/null 2>&1 || need_packages+=(debootstrap)
+command -v ip >/dev/null 2>&1 || need_packages+=(iproute2)
+command -v nsenter >/dev/null 2>&1 || need_packages+=(util-linux)
 if [ ${#need_packages[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     log "installing Debian packages: ${need_packages[*]}"

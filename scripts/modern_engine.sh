@@ -55,11 +55,7 @@ build_root() {
   exec 9>"$CACHE_DIR/.build.lock"
   flock -w 900 9 || die "another build of the $SUITE root holds $CACHE_DIR/.build.lock"
   [ -x "$ROOT/usr/sbin/dockerd" ] && return 0
-  if ! command -v debootstrap >/dev/null 2>&1; then
-    log "installing debootstrap"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
-  fi
+  command -v debootstrap >/dev/null 2>&1 || "$REPO_ROOT/scripts/bootstrap.sh"
   local partial mirror
   # Leftovers of a killed build: with the lock held, no other build is using them.
   for partial in "$CACHE_DIR/.$SUITE-root-$ROOT_KEY".partial.*; do
