@@ -1,5 +1,5 @@
 # The two commands a new user needs: `make demo` and `make test`.
-.PHONY: demo test venv engine images sanity units integration testbed-up testbed-down bench clean
+.PHONY: demo test venv engine engines engines-down images sanity units integration testbed-up testbed-down bench clean
 
 demo:  ## run playbooks/demo.yml on the local Docker engine (sets up everything first)
 	scripts/demo.sh
@@ -12,6 +12,13 @@ venv:
 
 engine: venv
 	scripts/engine.sh
+
+engines: venv  ## start Debian 13's engines (overlay2 and containerd store) with their local images
+	scripts/modern_engine.sh up all
+	for env in .state/engine-debian13-*.env; do (. "$$env" && export DOCKER_HOST && scripts/build_images.sh) || exit 1; done
+
+engines-down:
+	scripts/modern_engine.sh down all
 
 images: engine
 	scripts/build_images.sh

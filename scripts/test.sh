@@ -69,7 +69,7 @@ for engine in "${MODERN_ENGINES[@]}"; do
   stage "engine-$engine" "$REPO_ROOT/scripts/modern_engine.sh" up "${engine#debian13-}"
   stage "images-$engine" on_engine "$engine" "$REPO_ROOT/scripts/build_images.sh"
   stage "integration-$engine" on_engine "$engine" \
-    scripts/ansible-test.sh integration --python 3.11 --local --color no "${ENGINE_TARGETS[@]}"
+    scripts/ansible-test.sh integration --python 3.11 --local --color no --continue-on-error "${ENGINE_TARGETS[@]}"
   stage "demo-round-trip-$engine" on_engine "$engine" demo_round_trip
   # One engine at a time: this one's work is done.
   [ -n "${DOCKHAND_KEEP_ENGINE:-}" ] || "$REPO_ROOT/scripts/modern_engine.sh" down "${engine#debian13-}" || true
