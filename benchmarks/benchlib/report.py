@@ -47,8 +47,8 @@ def machine_facts(ctx, cases=()):
         ("ansible-core", re.sub(r"^ansible \[core ([^\]]+)\].*", r"\1", ansible_version)),
         ("docker engine", _version(["docker", "version", "--format", "{{.Server.Version}}"], env=ctx.env)),
     ] + [
-        ("docker engine of the %s-* rows" % engine, _version(["docker", "info", "--format",
-                                                               "{{.ServerVersion}}, {{.Driver}} {{.DriverStatus}}"], env=env))
+        ("docker engine of the %s-* rows" % engine,
+         _version(["docker", "info", "--format", "{{.ServerVersion}}, {{.Driver}} {{.DriverStatus}}"], env=env))
         for engine, env in sorted({case.engine: case.env for case in cases if case.engine and case.env.get("DOCKER_HOST")}.items())
     ] + [
         ("registry", _version(["/usr/bin/docker-registry", "--version"])),
