@@ -42,7 +42,7 @@ apt_mirror() {
 # ever crossing into another file system.
 remove_partial() {
   local dir=$1 target
-  findmnt -rn -o TARGET | grep -F "$dir/" | sort -r | while read -r target; do
+  { findmnt -rn -o TARGET | grep -F "$dir/" || true; } | sort -r | while read -r target; do
     umount -l "$target" || true
   done
   rm -rf --one-file-system "$dir"
@@ -59,7 +59,7 @@ build_root() {
   local partial mirror
   # Leftovers of a killed build: with the lock held, no other build is using them.
   for partial in "$CACHE_DIR/.$SUITE-root-$ROOT_KEY".partial.*; do
-    [ -d "$partial" ] && remove_partial "$partial"
+    if [ -d "$partial" ]; then remove_partial "$partial"; else rm -f "$partial"; fi
   done
   partial=$(mktemp -d "$CACHE_DIR/.$SUITE-root-$ROOT_KEY.partial.XXXXXX")
   mirror=$(apt_mirror)
@@ -72,6 +72,7 @@ build_root() {
   fi
   [ -x "$partial/usr/sbin/dockerd" ] || die "the $SUITE root has no dockerd"
   mkdir -p "$partial/var/lib/docker"
+  chmod 755 "$partial"   # mktemp made it private; it is a root file system
   rm -f "$partial.log"
   # Complete or absent: the rename is the only step that makes the cache visible.
   mv -T "$partial" "$ROOT"
