@@ -41,16 +41,12 @@ stage() {
   fi
 }
 
-# Runs "$@" with DOCKER_HOST set to the matrix engine $1 (host or one of MODERN_ENGINES).
+# Runs "$@" with DOCKER_HOST set to the engine $1 of MODERN_ENGINES.
 on_engine() {
   local engine=$1; shift
-  if [ "$engine" != host ]; then
-    [ -f "$STATE_DIR/engine-$engine.env" ] || { log "$engine is not running"; return 1; }
-    # shellcheck source=/dev/null
-    ( . "$STATE_DIR/engine-$engine.env"; export DOCKER_HOST; "$@" )
-  else
-    "$@"
-  fi
+  [ -f "$STATE_DIR/engine-$engine.env" ] || { log "$engine is not running"; return 1; }
+  # shellcheck source=/dev/null
+  ( . "$STATE_DIR/engine-$engine.env"; export DOCKER_HOST; "$@" )
 }
 
 # The demo's commit/save/load/export/import round trip, without its registry (the modern
