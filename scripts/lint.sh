@@ -93,7 +93,11 @@ changelog() {
   antsibull-changelog lint || return 1
   antsibull-changelog lint-changelog-yaml --strict changelogs/changelog.yaml || return 1
   # Fragments are RST: Ansible markup (C(), O(), M(), ...) would reach the changelog raw.
-  if grep -nE '\b[BCEIMOPRUV]\([^)]*\)' CHANGELOG.rst changelogs/fragments/*.yml 2>/dev/null; then
+  local rst_sources=(/dev/null) file
+  for file in changelogs/fragments/*.yml CHANGELOG.rst; do
+    [ -f "$file" ] && rst_sources+=("$file")
+  done
+  if grep -nE '\b[BCEIMOPRUV]\([^)]*\)' "${rst_sources[@]}"; then
     echo "Ansible markup in the changelog: write RST (\`\`code\`\`) in fragments"
     return 1
   fi

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: image_archive
 short_description: Save, load, export and import image archives (docker save/load/export/import), idempotently
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Moves images between the Docker engine and tar files, like C(docker save), C(docker load),
     C(docker export) and C(docker import), but declared and idempotent.
@@ -54,6 +54,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes.actiongroups
   - ansible.builtin.files
   - dockhand.registry.engine
+  - dockhand.registry.engine_actiongroup
 attributes:
   check_mode:
     support: full

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: image_commit
 short_description: Make an image from a container (docker commit), idempotently
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Creates an image from a container's filesystem and configuration, like C(docker commit),
     and tags it O(repository):O(tag).
@@ -52,6 +52,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - dockhand.registry.engine
+  - dockhand.registry.engine_actiongroup
 attributes:
   check_mode:
     support: full
