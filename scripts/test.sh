@@ -32,6 +32,7 @@ stage() {
   fi
 }
 
+stage lint scripts/lint.sh
 stage sanity scripts/ansible-test.sh sanity --python 3.11 --requirements --color no
 stage units scripts/ansible-test.sh units --python 3.11 --requirements --color no
 stage integration scripts/ansible-test.sh integration --python 3.11 --local --color no
