@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The checks Galaxy and the Ansible community package run on a collection, offline, from
 # a venv of their own (.state/lint-venv, tests/requirements-lint.txt pinned by
-# tests/constraints.txt): ansible-lint (production profile), the built tarball's file
-# list, galaxy-importer on that tarball (required tags checked), antsibull-docs
-# lint-collection-docs --plugin-docs, antsibull-changelog lint, reuse lint, and
-# antsibull-nox's extra checks. Every check runs; the exit code says whether all passed.
+# tests/constraints.txt): ansible-lint (production profile, also on the module EXAMPLES
+# and the READMEs' YAML), the built tarball's file list, galaxy-importer on that tarball
+# (required tags checked), antsibull-docs lint-collection-docs --plugin-docs,
+# antsibull-changelog lint, reuse lint, and antsibull-nox's extra checks.
+# Every check runs; the exit code says whether all passed.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT" || exit 1
@@ -89,6 +90,12 @@ galaxy_importer() {
   tail -n 1 "$log_file"
 }
 
+# What users copy: module EXAMPLES and the READMEs' YAML, under the same profile.
+doc_examples() {
+  "$LINT_VENV/bin/python" "$REPO_ROOT/scripts/extract_examples.py" "$REPO_ROOT" "$work/examples" || return 1
+  (cd "$work/examples" && ansible-lint --offline --profile production)
+}
+
 changelog() {
   antsibull-changelog lint || return 1
   antsibull-changelog lint-changelog-yaml --strict changelogs/changelog.yaml || return 1
@@ -104,6 +111,7 @@ changelog() {
 }
 
 check ansible-lint ansible-lint
+check doc-examples doc_examples
 check build build_tarball
 check tarball-contents tarball_contents
 check galaxy-importer galaxy_importer
