@@ -49,10 +49,10 @@ description:
 author:
   - dockhand.registry contributors (@dockhand)
 extends_documentation_fragment:
+  - dockhand.registry.engine_actiongroup
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - dockhand.registry.engine
-  - dockhand.registry.engine_actiongroup
 attributes:
   check_mode:
     support: full
