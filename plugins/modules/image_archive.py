@@ -67,12 +67,6 @@ attributes:
     support: full
     description: Running the task twice in a row with unchanged images and containers changes nothing the second time.
     details: See the description for how each state decides that nothing needs to be done.
-  action_group:
-    support: full
-    membership:
-      - dockhand.registry.engine
-  platform:
-    platforms: posix
 options:
   state:
     description:

@@ -64,12 +64,6 @@ attributes:
     support: full
     description: Running the task twice in a row on an unchanged container does not change anything the second time.
     details: See the description for how an unchanged container is recognized.
-  action_group:
-    support: full
-    membership:
-      - dockhand.registry.engine
-  platform:
-    platforms: posix
 options:
   container:
     description:
