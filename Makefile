@@ -1,11 +1,14 @@
 # The two commands a new user needs: `make demo` and `make test`.
-.PHONY: demo test venv engine engines engines-down images sanity units integration testbed-up testbed-down bench clean
+.PHONY: demo test lint venv engine engines engines-down images sanity units integration testbed-up testbed-down bench clean
 
 demo:  ## run playbooks/demo.yml on the local Docker engine (sets up everything first)
 	scripts/demo.sh
 
-test:  ## every test: sanity, units, integration against a real engine and registries, bench smoke
+test:  ## every test: lint, sanity, units, integration against a real engine and registries, bench smoke
 	scripts/test.sh
+
+lint:  ## the checks Galaxy and the Ansible package run (ansible-lint, galaxy-importer, docs, changelog, REUSE), offline
+	scripts/lint.sh
 
 venv:
 	scripts/bootstrap.sh

@@ -26,15 +26,4 @@ if [ ${#need_packages[@]} -gt 0 ]; then
   fi
 fi
 
-stamp=$VENV/.requirements.sha256
-want=$(cat "$REPO_ROOT/requirements.txt" "$REPO_ROOT/tests/requirements-dev.txt" "$REPO_ROOT/tests/constraints.txt" | sha256sum | cut -c1-64)
-if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  log "preparing the venv at $VENV"
-  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
-    -r "$REPO_ROOT/requirements.txt" -r "$REPO_ROOT/tests/requirements-dev.txt" \
-    -c "$REPO_ROOT/tests/constraints.txt"
-  echo "$want" > "$stamp"
-else
-  log "venv at $VENV is up to date"
-fi
+prepare_venv "$VENV" "$REPO_ROOT/requirements.txt" "$REPO_ROOT/tests/requirements-dev.txt"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Puts the collection's dependencies (community.docker) into COLLECTIONS_ROOT.
+# Puts the collection's dependencies (community.docker and the collection it depends on,
+# community.library_inventory_filtering_v1) into COLLECTIONS_ROOT.
 # Galaxy cannot be reached here, but the 'ansible' package on PyPI bundles community.docker:
 # its wheel is downloaded once into .state/cache and the collection extracted from it.
 set -euo pipefail
@@ -11,15 +12,19 @@ if [ ! -s "$wheel" ]; then
   log "downloading the ansible $version wheel (for community.docker)"
   "$VENV/bin/python" -m pip download -q --disable-pip-version-check --no-deps "ansible==$version" -d "$STATE_DIR/cache"
 fi
-[ -f "$collections_root/ansible_collections/community/docker/MANIFEST.json" ] && exit 0
+[ -f "$collections_root/ansible_collections/community/docker/MANIFEST.json" ] && \
+  [ -f "$collections_root/ansible_collections/community/library_inventory_filtering_v1/MANIFEST.json" ] && exit 0
 "$VENV/bin/python" - "$wheel" "$collections_root" <<'PY'
 import sys
 import zipfile
 
 wheel, root = sys.argv[1:3]
-prefix = "ansible_collections/community/docker/"
+prefixes = (
+    "ansible_collections/community/docker/",
+    "ansible_collections/community/library_inventory_filtering_v1/",
+)
 with zipfile.ZipFile(wheel) as archive:
     for name in archive.namelist():
-        if name.startswith(prefix):
+        if name.startswith(prefixes):
             archive.extract(name, root)
 PY

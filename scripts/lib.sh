@@ -22,3 +22,22 @@ except Exception:
     sys.exit(1)
 PY
 }
+
+# prepare_venv VENV REQUIREMENTS...: a venv at VENV with the requirement files installed,
+# pinned by tests/constraints.txt; pip runs only when one of those files changed.
+prepare_venv() {
+  local venv=$1; shift
+  local constraints=$REPO_ROOT/tests/constraints.txt
+  local stamp=$venv/.requirements.sha256 want file
+  local args=()
+  want=$(cat "$@" "$constraints" | sha256sum | cut -c1-64)
+  if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    log "venv at $venv is up to date"
+    return 0
+  fi
+  log "preparing the venv at $venv"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv" || return 1
+  for file in "$@"; do args+=(-r "$file"); done
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check "${args[@]}" -c "$constraints" || return 1
+  echo "$want" > "$stamp"
+}

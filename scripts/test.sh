@@ -56,6 +56,7 @@ demo_round_trip() {
     -i localhost, -c local playbooks/demo.yml -e demo_registry=false
 }
 
+stage lint scripts/lint.sh
 stage sanity scripts/ansible-test.sh sanity --python 3.11 --requirements --color no
 stage units scripts/ansible-test.sh units --python 3.11 --requirements --color no
 stage integration-host scripts/ansible-test.sh integration --python 3.11 --local --color no

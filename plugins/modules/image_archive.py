@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: image_archive
 short_description: Save, load, export and import image archives (docker save/load/export/import), idempotently
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Moves images between the Docker engine and tar files, like C(docker save), C(docker load),
     C(docker export) and C(docker import), but declared and idempotent.
@@ -50,6 +50,7 @@ description:
 author:
   - dockhand.registry contributors (@dockhand)
 extends_documentation_fragment:
+  - dockhand.registry.engine_actiongroup
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - ansible.builtin.files
@@ -66,12 +67,6 @@ attributes:
     support: full
     description: Running the task twice in a row with unchanged images and containers changes nothing the second time.
     details: See the description for how each state decides that nothing needs to be done.
-  action_group:
-    support: full
-    membership:
-      - dockhand.registry.engine
-  platform:
-    platforms: posix
 options:
   state:
     description:

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: image_commit
 short_description: Make an image from a container (docker commit), idempotently
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Creates an image from a container's filesystem and configuration, like C(docker commit),
     and tags it O(repository):O(tag).
@@ -49,6 +49,7 @@ description:
 author:
   - dockhand.registry contributors (@dockhand)
 extends_documentation_fragment:
+  - dockhand.registry.engine_actiongroup
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - dockhand.registry.engine
@@ -63,12 +64,6 @@ attributes:
     support: full
     description: Running the task twice in a row on an unchanged container does not change anything the second time.
     details: See the description for how an unchanged container is recognized.
-  action_group:
-    support: full
-    membership:
-      - dockhand.registry.engine
-  platform:
-    platforms: posix
 options:
   container:
     description:

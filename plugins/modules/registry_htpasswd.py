@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: registry_htpasswd
 short_description: Manage a bcrypt htpasswd file for the distribution registry
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Writes the htpasswd file that the distribution registry's C(htpasswd) authentication reads.
   - The registry only understands bcrypt entries and silently ignores any other line, so this module

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: registry_manifest
 short_description: Point a tag at an image, copy images between registries, delete tags and manifests safely
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Manages one tag or one manifest of a repository on a registry that speaks the Registry HTTP API v2
     (the distribution registry, C(registry:2)), without a Docker engine.

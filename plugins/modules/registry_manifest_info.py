@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: registry_manifest_info
 short_description: Inspect one image manifest in a registry (Registry HTTP API v2)
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Fetches the manifest that O(repository) with O(tag) or O(digest) names, and reports its digest,
     media type, size, the raw manifest, the image config (creation time, OS, architecture, labels)
@@ -65,12 +65,14 @@ EXAMPLES = r"""
     group/dockhand.registry.registry:
       registry: 127.0.0.1:5000
   block:
-    - dockhand.registry.registry_manifest_info:
+    - name: Inspect tools/busybox by digest
+      dockhand.registry.registry_manifest_info:
         repository: tools/busybox
         digest: sha256:6aad9495ad9b9795e8964e9034dfbcfb69a7848ae2ec758e24851644904c7b95
       register: busybox
 
-    - ansible.builtin.debug:
+    - name: Show the architectures of its platforms
+      ansible.builtin.debug:
         msg: "{{ busybox.platforms | map(attribute='architecture') | list }}"
 """
 

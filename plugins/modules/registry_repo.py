@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: registry_repo
 short_description: Apply a retention policy to a registry repository, or empty it
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Manages the tags of one repository on a registry that speaks the Registry HTTP API v2
     (the distribution registry, C(registry:2)), without a Docker engine.

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: registry_repo_info
 short_description: List the repositories and tags of a registry (Registry HTTP API v2)
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Lists one repository (O(repository)) or every repository of the registry's catalog, optionally
     filtered by a regular expression (O(match)), with the tags of each.
