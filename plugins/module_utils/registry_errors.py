@@ -51,6 +51,10 @@ class RegistryConnectionError(RegistryError):
     """No HTTP answer: connection refused, DNS, timeout, TLS failure."""
 
 
+class RegistryInterrupted(RegistryError):
+    """The run was asked to stop (SIGTERM) before it finished."""
+
+
 def parse_error_body(content):
     """Return the list of ``{code, message, detail}`` dicts of a registry error body (maybe empty)."""
     if not content:
