@@ -277,9 +277,11 @@ class TagRemover:
             self._unsettle([tag])  # gone, or dangling: the tag list tells
             return False
         if current.digest != expected_digest:
-            if self._is_throwaway_head(current):
-                # Another run is removing it too, or was killed doing so: clear and settle.
-                self.clear_dangling(tag)
+            now = self.client.get_manifest(self.repository, current.digest)
+            if now is None or is_throwaway(now):
+                # Another run is removing it too (its throw-away manifest, maybe deleted already),
+                # or was killed doing so: settle() clears what is left.
+                self._unsettle([tag])
                 return True
             raise TagDeleteError(
                 "tag %s:%s now points at %s instead of %s; it changed while being removed, nothing was done to it"
