@@ -15,6 +15,8 @@ import time
 # Bodies read whole (not blobs): tag and catalog pages, manifests, error bodies, token answers.
 MAX_BODY_BYTES = 16 * 1024 * 1024
 READ_CHUNK_SIZE = 64 * 1024
+# A socket timeout this close to the deadline is the deadline.
+DEADLINE_SLACK = 0.05
 
 
 class BodyDeadline(Exception):
@@ -48,7 +50,13 @@ def read_body(raw, deadline: float, limit: int = MAX_BODY_BYTES, decode: bool = 
         if left <= 0:
             raise BodyDeadline()
         _limit_socket_wait(raw, left)
-        chunk = raw.read1(READ_CHUNK_SIZE, decode_content=decode)
+        try:
+            chunk = raw.read1(READ_CHUNK_SIZE, decode_content=decode)
+        except Exception:
+            # The socket wait cut to the deadline ran out: say so, not "no answer".
+            if time.monotonic() >= deadline - DEADLINE_SLACK:
+                raise BodyDeadline()
+            raise
         if not chunk:
             break
         total += len(chunk)

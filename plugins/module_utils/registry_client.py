@@ -146,6 +146,10 @@ DEFAULT_PAGE_SIZE = 1000
 MAX_PAGES = 1000
 # Pages in a row that bring no new entry: a Link loop with changing URLs.
 MAX_EMPTY_PAGES = 3
+# Real registries send pages of 50 to 1,000 entries; after this many pages averaging fewer than
+# MIN_PAGE_ENTRIES, the Link header is taken for broken (tiny pages forever), long before MAX_PAGES.
+SMALL_PAGES_ALLOWED = 100
+MIN_PAGE_ENTRIES = 10
 MAX_ATTEMPTS = 5
 BACKOFF_BASE = 0.5
 # Longest single wait between attempts; all waits of one request together stay within ``timeout``.
@@ -812,7 +816,12 @@ class RegistryClient:
         url = first_url
         seen = set()
         empty_pages = 0
-        for _page in range(MAX_PAGES):
+        for page in range(MAX_PAGES):
+            if page >= SMALL_PAGES_ALLOWED and page_size >= MIN_PAGE_ENTRIES and len(items) < page * MIN_PAGE_ENTRIES:
+                raise RegistryError("cannot %s on registry %s: after %d pages of %.1f entries on average (%d asked"
+                                    " for) the Link header still goes on; no real registry pages like that, so its"
+                                    " pagination is broken" % (what, self.host, page, len(items) / float(page),
+                                                               page_size))
             response = self._call("GET", url, what, scopes, ok=(200, 400, 404))
             if response.status_code == 400:
                 errors = parse_error_body(response.content)
@@ -824,9 +833,11 @@ class RegistryClient:
             if response.status_code == 404:
                 raise self._error(response, what)
             try:
-                names = page_names(response.json(), key)
+                data = response.json()
             except (ValueError, UnicodeDecodeError):
                 raise RegistryError("cannot %s on registry %s: the answer is not JSON" % (what, self.host))
+            try:
+                names = page_names(data, key)
             except AnswerError as exc:
                 raise RegistryError("cannot %s on registry %s: %s" % (what, self.host, exc))
             new = [name for name in names if name not in known]
