@@ -95,6 +95,7 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors 
     error_from_response,
     one_line,
     parse_error_body,
+    unexpected_failure,
 )
 
 from ansible_collections.dockhand.registry.plugins.module_utils.stop_request import StopRequest
@@ -109,7 +110,7 @@ __all__ = [
     "HttpResponse", "Manifest", "ManifestHead", "RegistryAuthError", "RegistryClient", "RegistryConnectionError",
     "RegistryDeleteDisabled", "RegistryError", "RegistryInterrupted", "RegistryNotFound", "compute_digest", "is_loopback_host",
     "manifest_reference_argument_spec", "normalize_registry_host", "registry_argument_spec",
-    "require_registry_libraries", "sha256_digest", "validate_manifest_reference",
+    "require_registry_libraries", "sha256_digest", "unexpected_failure", "validate_manifest_reference",
 ]
 
 REQUESTS_IMPORT_ERROR = None
@@ -459,7 +460,11 @@ class RegistryClient:
         if host in DOCKER_HUB_HOSTS:
             host = DOCKER_HUB_API_HOST
             explicit_scheme = "https"
-        if not host or any(c in host for c in " @?#"):
+        if "@" in host:
+            # Never echo it: what comes before the @ is a user name and maybe a password.
+            raise RegistryError("registry must not hold credentials (user@host): give them as username and password,"
+                                " or in docker_config")
+        if not host or any(c in host for c in " ?#"):
             raise RegistryError("registry %r: expected host[:port] or an http(s) URL" % text)
         if (username is None) != (password is None):
             raise RegistryError("{0}username and {0}password must be given together".format(option_prefix))

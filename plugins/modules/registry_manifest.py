@@ -225,6 +225,8 @@ msg:
   sample: removed tag 1.2.0-rc1 of team/app through a throw-away manifest; 2 other tags keep its image
 """
 
+import traceback
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
@@ -234,10 +236,11 @@ from ansible_collections.dockhand.registry.plugins.module_utils.image_reference 
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
     RegistryClient,
     RegistryError,
-    normalize_registry_host,
     manifest_reference_argument_spec,
+    normalize_registry_host,
     registry_argument_spec,
     require_registry_libraries,
+    unexpected_failure,
     validate_manifest_reference,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_copy import (
@@ -460,6 +463,8 @@ def main():
             result = ManifestManager(module, client).run()
     except (TagDeleteError, CopyError, RegistryError, ImageReferenceError) as exc:
         module.fail_json(msg=str(exc))
+    except Exception as exc:  # a bug, or a server stranger than every check: still one line
+        module.fail_json(msg=unexpected_failure(exc), exception=traceback.format_exc())
     module.exit_json(**result)
 
 

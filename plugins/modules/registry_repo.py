@@ -175,6 +175,8 @@ msg:
   type: str
 """
 
+import traceback
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
@@ -188,6 +190,7 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_client 
     RegistryNotFound,
     registry_argument_spec,
     require_registry_libraries,
+    unexpected_failure,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete import (
     RemovalPlan,
@@ -417,6 +420,8 @@ def main():
         module.fail_json(msg=str(exc), **partial)
     except RegistryError as exc:
         module.fail_json(msg=str(exc))
+    except Exception as exc:  # a bug, or a server stranger than every check: still one line
+        module.fail_json(msg=unexpected_failure(exc), exception=traceback.format_exc())
     module.exit_json(**result)
 
 

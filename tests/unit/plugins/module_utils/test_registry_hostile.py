@@ -325,3 +325,10 @@ def test_tiny_pages_forever_are_taken_for_broken_pagination(registry):
     assert_one_line(info.value, registry, "after 100 pages of 1.0 entries on average (1000 asked for)",
                     "pagination is broken")
     assert len(registry.requests("GET", "/v2/app/tags")) == registry_client.SMALL_PAGES_ALLOWED
+
+
+def test_credentials_in_the_registry_url_are_never_echoed():
+    with pytest.raises(RegistryError) as info:
+        registry_client.RegistryClient("https://admin:s3cret@127.0.0.1:5000")
+    assert "s3cret" not in str(info.value) and "admin" not in str(info.value)
+    assert "username and password" in str(info.value)
