@@ -90,7 +90,7 @@ notes:
     reads, and writes of one kind, still run O(concurrency) at a time.
   - Every run that applies a rule, and O(state=absent), removes dangling tags found in the repository, whoever left
     them, and tags left on a throw-away manifest by a killed run (see RV(dangling_tags)). O(keep_tags) cannot keep
-    them: there is no image to keep.
+    them, since there is no image to keep.
   - On SIGTERM the module starts no further delete; a tag caught between the two writes of the throw-away delete
     is pointed back at its image, and the module fails with one line. Running it again finishes the job.
   - A failure part way reports the tags deleted so far in RV(deleted_tags) and fails; a tag being removed through

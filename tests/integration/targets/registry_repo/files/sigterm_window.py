@@ -63,8 +63,8 @@ def make_handler(upstream, window):
             finally:
                 connection.close()
             if self.command == "PUT" and "/manifests/" in self.path and body and THROWAWAY_ANNOTATION in body:
-                with self.lock_first() as first:
-                    if first:
+                with window.lock:
+                    if window.tag is None:
                         window.tag = self.path.rsplit("/", 1)[1]
                 if window.tag == self.path.rsplit("/", 1)[1]:
                     window.entered.set()
@@ -80,16 +80,6 @@ def make_handler(upstream, window):
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(data)
-
-        def lock_first(self):
-            class First:
-                def __enter__(self_inner):
-                    window.lock.acquire()
-                    return window.tag is None
-
-                def __exit__(self_inner, *exc):
-                    window.lock.release()
-            return First()
 
         do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = do_PATCH = _forward
 
