@@ -387,6 +387,7 @@ class HttpResponse:
         self._content = None
         self.attempts = 1
         self.retry_note = ""
+        self.started = time.monotonic()
 
     def read_all(self, deadline: float) -> None:
         """Read the whole body by ``deadline`` (see http_body.read_body)."""
@@ -706,6 +707,7 @@ class RegistryClient:
                                assert_same_host=False, preload_content=False, decode_content=False,
                                timeout=self._urllib3_timeout, release_conn=False)
         response = HttpResponse(raw, url, method)
+        response.started = deadline - self.timeout
         if not stream:
             # Blobs stream for as long as they take (each wait bounded by timeout); any other
             # answer must be complete within timeout seconds of the request.
@@ -1044,15 +1046,17 @@ class RegistryClient:
         """A small JSON blob (an image config), digest verified."""
         what = "get blob %s of %s" % (digest, repository)
         with self._blob_response(repository, digest, what) as response:
+            # Small, so bounded like any answer read whole: within timeout of the request.
+            try:
+                body = read_body(response.raw, response.started + self.timeout, limit=MAX_JSON_BLOB_BYTES)
+            except BodyDeadline:
+                raise RegistryConnectionError("cannot %s on registry %s: the answer did not arrive completely"
+                                              " within %s seconds (timeout)" % (what, self.host, self.timeout))
+            except BodyTooLarge:
+                raise RegistryError("cannot %s on registry %s: larger than 16 MiB" % (what, self.host))
             hasher = _hasher(digest)
-            parts = []
-            total = 0
-            for chunk in response.iter_content(BLOB_CHUNK_SIZE):
-                total += len(chunk)
-                if total > MAX_JSON_BLOB_BYTES:
-                    raise RegistryError("cannot %s on registry %s: larger than 16 MiB" % (what, self.host))
-                hasher.update(chunk)
-                parts.append(chunk)
+            hasher.update(body)
+            parts = [body]
         got = digest.split(":", 1)[0] + ":" + hasher.hexdigest()
         if got != digest:
             raise RegistryError("cannot %s on registry %s: content has digest %s" % (what, self.host, got))
