@@ -136,13 +136,13 @@ def throwaway_manifest(repository: str, tag: str) -> bytes:
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
-def resolve_tags(client, repository: str, tags: Iterable[str]) -> Dict[str, object]:
+def resolve_tags(client, repository: str, tags: Iterable[str], stoppable: bool = True) -> Dict[str, object]:
     """HEAD every tag on the bounded pool; returns tag -> ManifestHead for the tags that still exist.
 
     A listed tag missing from the answer is dangling (or was removed meanwhile).
     """
     tags = list(tags)
-    heads = client.map_bounded(lambda tag: client.head_manifest(repository, tag), tags)
+    heads = client.map_bounded(lambda tag: client.head_manifest(repository, tag), tags, stoppable=stoppable)
     return dict((tag, head) for tag, head in zip(tags, heads) if head is not None)
 
 
@@ -361,9 +361,10 @@ class TagRemover:
             except RegistryNotFound:
                 return  # the repository went with its last tag
             left = [tag for tag in pending if tag in listed]
-            heads = resolve_tags(self.client, self.repository, left)
+            # Repairs run even after SIGTERM: they are what leaves the repository clean.
+            heads = resolve_tags(self.client, self.repository, left, stoppable=False)
             broken = [tag for tag in left if tag not in heads or self._is_throwaway_head(heads[tag])]
-            self.client.map_bounded(self.clear_dangling, broken)
+            self.client.map_bounded(self.clear_dangling, broken, stoppable=False)
         with self._lock:
             pending = sorted(self._unsettled)
         if pending:
