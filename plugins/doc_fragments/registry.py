@@ -62,8 +62,9 @@ options:
     type: path
   timeout:
     description:
-      - Seconds one request may take, from sending it to the last byte of the answer, however slowly the server
-        sends it (tag lists, catalog pages, manifests, token answers). Blob transfers are the exception, since a
+      - Seconds one request may take, from sending it to the last byte of its answer's body, however slowly the
+        server sends that body (tag lists, catalog pages, manifests, image configs, token answers); connecting and
+        each wait for the answer's headers are bounded by O(timeout) too. Blob transfers are the exception, since a
         large blob may rightly take longer; there each wait for more data is bounded by O(timeout) instead.
       - Also the budget for waiting between retries of one request (after 429 or 5xx answers, at most 5 attempts);
         the waits, whether the registry's C(Retry-After) or the module's backoff, add up to at most O(timeout)

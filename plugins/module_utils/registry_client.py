@@ -760,8 +760,9 @@ class RegistryClient:
                 wait_for = _retry_after_seconds(response, attempt)
                 if waited + wait_for > self.timeout:
                     # The waits of one request stay within timeout: give up now rather than sleep past it.
-                    response.retry_note = "; the registry asked to wait %.0f s more, beyond the retry budget of %s s (timeout)" % (
-                        wait_for, self.timeout)
+                    asked = "the registry asked to wait" if response.headers.get("Retry-After") else "the next wait is"
+                    response.retry_note = "; %s %.0f s more, beyond the retry budget of %s s (timeout)" % (
+                        asked, wait_for, self.timeout)
                     return response
                 response.close()
                 attempt += 1
