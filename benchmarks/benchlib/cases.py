@@ -25,6 +25,8 @@ MANIFEST_ACCEPT = ", ".join([
     "application/vnd.docker.distribution.manifest.v2+json",
 ])
 
+# Tags of the retention row whose tags all share one image.
+SHARED_RETENTION_TAGS = 300
 FULL = {
     "big": ("dockhand-bench/big:1g", [256] * 4),
     "big2": ("dockhand-bench/big:2g", [256] * 8),
@@ -292,9 +294,13 @@ class Suite:
     def case_retention(self, policy="match"):
         ctx = self.ctx
         count, keep_digits = self.sizes["retention"]
+        if policy == "shared":
+            # Every tag on one image: each removal is a throw-away PUT plus a DELETE, and on 2.x every
+            # DELETE reads every tag's link, so fewer tags keep the row short.
+            count = min(count, SHARED_RETENTION_TAGS)
         keep = 10 ** keep_digits
         tags = ["t%05d" % i for i in range(count)]
-        if policy == "match":
+        if policy in ("match", "shared"):
             kept = set(tags[:keep])
             module_policy = {"match": ["^t(?!%s)" % ("0" * (5 - keep_digits))]}
             floor_policy = ["--keep", "^t%s[0-9]{%d}$" % ("0" * (5 - keep_digits), keep_digits)]
@@ -307,8 +313,12 @@ class Suite:
         repository = "retention"
 
         def setup():
-            snapshot = self.registry_snapshot("retention-%d" % count, lambda r: fixtures.seed_distinct_tags(
-                r.url, repository, tags))
+            if policy == "shared":
+                snapshot = self.registry_snapshot("retention-shared-%d" % count, lambda r: fixtures.seed_same_image_tags(
+                    r.url, repository, tags))
+            else:
+                snapshot = self.registry_snapshot("retention-%d" % count, lambda r: fixtures.seed_distinct_tags(
+                    r.url, repository, tags))
             state["snapshot"] = snapshot
             state["registry"] = self.registries.get("retention")
             doomed_file = ctx.path("retention", "doomed-%s.txt" % policy)
@@ -324,6 +334,13 @@ class Suite:
             if left != kept:
                 raise VerifyFailed("expected %d kept tags, registry has %d (%d unexpected)" % (
                     len(kept), len(left), len(left ^ kept)))
+            if policy == "shared":
+                dangling = [tag for tag in sorted(left) if requests.head(
+                    "%s/v2/%s/manifests/%s" % (state["registry"].url, repository, tag),
+                    headers={"Accept": MANIFEST_ACCEPT}, timeout=30).status_code == 404]
+                if dangling:
+                    raise VerifyFailed("%d kept tags are listed but answer 404 (dangling): %s" % (
+                        len(dangling), ", ".join(dangling[:5])))
 
         def skopeo_loop():
             script = ('set -e; n=0; while read -r tag; do n=$((n+1)); [ "$n" -le %d ] || exit 3; '
@@ -337,6 +354,20 @@ class Suite:
         tools = []
         if policy == "match":
             tools.append(Tool("skopeo delete loop", PEER, skopeo_loop, prepare=restore, verify=expect_rc0(outcome)))
+        if policy == "shared":
+            # No floor or peer: skopeo and the floor delete by digest, which would take the kept tags along.
+            tools += [
+                Tool("registry_repo (module work)", MODULE,
+                     lambda: ctx.module_argv("registry_repo", args(), "retention-" + policy), prepare=restore,
+                     verify=lambda m: (expect_module(changed=True)(m), outcome(m)), module="registry_repo"),
+                Tool("registry_repo concurrency 1 (module work)", MODULE,
+                     lambda: ctx.module_argv("registry_repo", dict(args(), concurrency=1), "retention-shared-c1"),
+                     prepare=restore, verify=lambda m: (expect_module(changed=True)(m), outcome(m)),
+                     module="registry_repo"),
+            ]
+            title = "retention: %d tags on one image, delete %d keep %d (each through a throw-away manifest)" % (
+                count, len(doomed), keep)
+            return Case("retention-shared", title, tools, setup=setup, servers=lambda: [state["registry"]])
         tools += [
             Tool("floor (HEAD+DELETE, 8 conns)", FLOOR, lambda: [ctx.python, os.path.join(ctx.bench_dir, "floor_retention.py"),
                                                                  "--registry", state["registry"].host,
@@ -581,6 +612,7 @@ class Suite:
         cases = self.engine_cases() + [
             self.case_retention("match"),
             self.case_retention("keep_last"),
+            self.case_retention("shared"),
             self.case_catalog(),
             self.case_taglist(),
             self.case_copy(),

@@ -62,7 +62,17 @@ options:
     type: path
   timeout:
     description:
-      - Seconds to wait for the registry to answer one request.
+      - Seconds one request may take, from sending it to the last byte of its answer's body, however slowly the
+        server sends that body (tag lists, catalog pages, manifests, image configs, token answers); connecting and
+        each wait for the answer's headers are bounded by O(timeout) too. Blob transfers are the exception, since a
+        large blob may rightly take longer; there each wait for more data is bounded by O(timeout) instead.
+      - Also the budget for waiting between retries of one request (after 429 or 5xx answers, at most 5 attempts);
+        the waits, whether the registry's C(Retry-After) or the module's backoff, add up to at most O(timeout)
+        seconds, each at most 60. When the registry asks for a longer wait than is left, the module fails at once,
+        saying so. Every failure after retries says how many attempts were made.
+      - Listing tags or the catalog follows the registry's C(Link) headers for at most 1,000 pages, and stops
+        early, with a clear message, when pages stay tiny (fewer than 10 entries on average after 100 pages) or
+        3 pages in a row bring no new entry, since real registries never page like that.
     type: int
     default: 60
   concurrency:

@@ -22,6 +22,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+from ansible_collections.dockhand.registry.plugins.module_utils.http_body import (
+    BodyDeadline,
+    BodyTooLarge,
+    read_body,
+)
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_answers import (
+    AnswerError,
+    token_from_answer,
+)
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import (
     RegistryAuthError,
     RegistryConnectionError,
@@ -365,6 +374,7 @@ class RegistryAuth:
             raise RegistryAuthError("registry %s sent a bearer challenge without realm" % self.registry, 401)
         session = self._session_factory()
         creds = self.credentials
+        deadline = time.monotonic() + self._timeout
         try:
             if creds and creds.identity_token:
                 form = {"grant_type": "refresh_token", "refresh_token": creds.identity_token,
@@ -373,7 +383,8 @@ class RegistryAuth:
                     form["service"] = challenge.params["service"]
                 if scopes:
                     form["scope"] = " ".join(scopes)
-                response = session.post(realm, data=form, timeout=self._timeout, allow_redirects=False)
+                response = session.post(realm, data=form, timeout=self._timeout, allow_redirects=False,
+                                        stream=True)
             else:
                 query = []
                 if challenge.params.get("service"):
@@ -386,7 +397,15 @@ class RegistryAuth:
                 if basic:
                     headers["Authorization"] = basic
                 response = session.get(realm, params=query, headers=headers, timeout=self._timeout,
-                                       allow_redirects=False)
+                                       allow_redirects=False, stream=True)
+            # The whole answer within timeout, however slowly the token service sends it.
+            body = read_body(response.raw, deadline, decode=True)
+        except BodyDeadline:
+            raise RegistryConnectionError("cannot get a token from %s for registry %s: the answer did not arrive"
+                                          " completely within %s seconds (timeout)" % (realm, self.registry, self._timeout))
+        except BodyTooLarge:
+            raise RegistryAuthError("token service %s of registry %s sent an answer larger than 16 MiB" % (
+                realm, self.registry))
         except RegistryError:
             raise
         except Exception as exc:
@@ -399,17 +418,14 @@ class RegistryAuth:
             raise self._missing_credentials()
         if response.status_code != 200:
             raise RegistryAuthError("token service %s of registry %s answered HTTP %d: %s" % (
-                realm, self.registry, response.status_code, one_line(response.text[:200])), response.status_code)
+                realm, self.registry, response.status_code, one_line(body[:200].decode("utf-8", "replace"))),
+                response.status_code)
         try:
-            data = response.json()
-        except ValueError:
-            raise RegistryAuthError("token service %s of registry %s did not answer JSON" % (realm, self.registry))
-        token = data.get("token") or data.get("access_token")
-        if not token:
-            raise RegistryAuthError("token service %s of registry %s answered without a token" % (realm, self.registry))
-        try:
-            lifetime = int(data.get("expires_in") or TOKEN_DEFAULT_LIFETIME)
-        except (TypeError, ValueError):
-            lifetime = TOKEN_DEFAULT_LIFETIME
+            token, lifetime = token_from_answer(json.loads(body.decode("utf-8")))
+        except ValueError as exc:
+            # AnswerError is a ValueError too; json's own message says nothing to the user.
+            why = str(exc) if isinstance(exc, AnswerError) else "the answer is not JSON"
+            raise RegistryAuthError("token service %s of registry %s answered badly: %s" % (realm, self.registry, why))
+        lifetime = int(lifetime) if lifetime and lifetime > 0 else TOKEN_DEFAULT_LIFETIME
         margin = min(TOKEN_EXPIRY_MARGIN, lifetime / 4.0)
         return token, self._clock() + lifetime - margin

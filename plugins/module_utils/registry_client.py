@@ -59,10 +59,23 @@ from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsp
 
 from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.dockhand.registry.plugins.module_utils.http_body import (
+    MAX_BODY_BYTES,
+    BodyDeadline,
+    BodyTooLarge,
+    read_body,
+)
 from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
+    ReferenceError as ImageReferenceError,
     validate_digest,
     validate_repository,
     validate_tag,
+)
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_answers import (
+    AnswerError,
+    check_manifest,
+    page_names,
+    quoted,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_auth import (
     DOCKER_HUB_HOSTS,
@@ -77,18 +90,27 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors 
     RegistryConnectionError,
     RegistryDeleteDisabled,
     RegistryError,
+    RegistryInterrupted,
     RegistryNotFound,
     error_from_response,
     one_line,
     parse_error_body,
+    unexpected_failure,
+)
+
+from ansible_collections.dockhand.registry.plugins.module_utils.stop_request import StopRequest
+from ansible_collections.dockhand.registry.plugins.module_utils.write_gate import (
+    DELETE,
+    PUT,
+    RepositoryGates,
 )
 
 __all__ = [
     "DELETE_FIX", "DOCKER_MANIFEST", "DOCKER_MANIFEST_LIST", "MANIFEST_MEDIA_TYPES", "OCI_INDEX", "OCI_MANIFEST",
     "HttpResponse", "Manifest", "ManifestHead", "RegistryAuthError", "RegistryClient", "RegistryConnectionError",
-    "RegistryDeleteDisabled", "RegistryError", "RegistryNotFound", "compute_digest", "is_loopback_host",
+    "RegistryDeleteDisabled", "RegistryError", "RegistryInterrupted", "RegistryNotFound", "compute_digest", "is_loopback_host",
     "manifest_reference_argument_spec", "normalize_registry_host", "registry_argument_spec",
-    "require_registry_libraries", "sha256_digest", "validate_manifest_reference",
+    "require_registry_libraries", "sha256_digest", "unexpected_failure", "validate_manifest_reference",
 ]
 
 REQUESTS_IMPORT_ERROR = None
@@ -120,9 +142,18 @@ DEFAULT_TIMEOUT = 60
 DEFAULT_CONCURRENCY = 8
 # distribution's default catalog.maxentries; bigger pages get 400 PAGINATION_NUMBER_INVALID.
 DEFAULT_PAGE_SIZE = 1000
-MAX_PAGES = 100000
+# A real registry sends at most a few hundred pages (1,000 entries each); a broken one that
+# keeps sending Link headers hits this bound in seconds.
+MAX_PAGES = 1000
+# Pages in a row that bring no new entry: a Link loop with changing URLs.
+MAX_EMPTY_PAGES = 3
+# Real registries send pages of 50 to 1,000 entries; after this many pages averaging fewer than
+# MIN_PAGE_ENTRIES, the Link header is taken for broken (tiny pages forever), long before MAX_PAGES.
+SMALL_PAGES_ALLOWED = 100
+MIN_PAGE_ENTRIES = 10
 MAX_ATTEMPTS = 5
 BACKOFF_BASE = 0.5
+# Longest single wait between attempts; all waits of one request together stay within ``timeout``.
 MAX_RETRY_WAIT = 60.0
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 MAX_REDIRECTS = 5
@@ -249,11 +280,15 @@ class Manifest:
         try:
             self.data = json.loads(body.decode("utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
-            raise RegistryError("manifest %s is not valid JSON: %s" % (digest, exc))
-        if not isinstance(self.data, dict):
-            raise RegistryError("manifest %s is not a JSON object" % digest)
-        self.media_type = self.data.get("mediaType") or media_type or (
-            OCI_INDEX if "manifests" in self.data else OCI_MANIFEST)
+            raise RegistryError("manifest %s is not valid JSON: %s" % (digest, one_line(exc)))
+        try:
+            check_manifest(self.data, is_index=False)
+            self.media_type = self.data.get("mediaType") or media_type or (
+                OCI_INDEX if "manifests" in self.data else OCI_MANIFEST)
+            if self.is_index:
+                check_manifest(self.data, is_index=True)
+        except AnswerError as exc:
+            raise RegistryError("manifest %s is malformed: %s" % (digest, exc))
 
     @property
     def is_index(self) -> bool:
@@ -327,6 +362,11 @@ def _retry_after_seconds(response, attempt: int) -> float:
     return min(BACKOFF_BASE * (2 ** attempt), MAX_RETRY_WAIT) * (0.75 + random.random() / 2)
 
 
+def _attempts_text(attempts: int) -> str:
+    """`` (after 3 attempts)`` when a request was retried, else nothing."""
+    return " (after %d attempts)" % attempts if attempts > 1 else ""
+
+
 def _set_query(url: str, **values) -> str:
     parts = urlsplit(url)
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in values]
@@ -346,6 +386,12 @@ class HttpResponse:
         self.headers = raw.headers
         self._content = None
         self.attempts = 1
+        self.retry_note = ""
+        self.started = time.monotonic()
+
+    def read_all(self, deadline: float) -> None:
+        """Read the whole body by ``deadline`` (see http_body.read_body)."""
+        self._content = read_body(self.raw, deadline)
 
     @property
     def content(self) -> bytes:
@@ -415,7 +461,11 @@ class RegistryClient:
         if host in DOCKER_HUB_HOSTS:
             host = DOCKER_HUB_API_HOST
             explicit_scheme = "https"
-        if not host or any(c in host for c in " @?#"):
+        if "@" in host:
+            # Never echo it: what comes before the @ is a user name and maybe a password.
+            raise RegistryError("registry must not hold credentials (user@host): give them as username and password,"
+                                " or in docker_config")
+        if not host or any(c in host for c in " ?#"):
             raise RegistryError("registry %r: expected host[:port] or an http(s) URL" % text)
         if (username is None) != (password is None):
             raise RegistryError("{0}username and {0}password must be given together".format(option_prefix))
@@ -461,6 +511,9 @@ class RegistryClient:
         self.option_prefix = option_prefix
         self.auth = RegistryAuth(host, credentials, lambda: self.session, self.timeout, option_prefix=option_prefix)
         self.requests_sent = 0
+        self.write_gates = RepositoryGates()
+        # A module replaces this with the one stop_on_sigterm() gives it.
+        self.stop = StopRequest()
 
     @classmethod
     def from_params(cls, params: Dict[str, Any], prefix: str = "", **overrides) -> "RegistryClient":
@@ -550,8 +603,7 @@ class RegistryClient:
                     raise RegistryError(
                         "%s does not serve the Registry HTTP API v2 (GET /v2/ answered 404)" % base, 404)
                 elif response.status_code >= 400 and response.status_code != 403:
-                    raise error_from_response(response, "contact the registry API", self.host,
-                                              username=self.auth.username)
+                    raise self._error(response, "contact the registry API")
                 return
 
     def _speaks_tls(self) -> Optional[bool]:
@@ -629,11 +681,14 @@ class RegistryClient:
     def _http(self, method, url, headers, body=None, stream=False, foreign=False):
         """One HTTP exchange on the shared pool, no redirects followed, no retries.
 
+        Unless ``stream``, the body is read whole within ``timeout`` seconds of the start.
+
         Goes straight to urllib3 (the transport under requests), because the
         requests Session layer (cookies, hooks, settings merge) costs more CPU
         per call than the registry takes to answer a HEAD; bulk work is bound
         by that. Through a proxy from the environment, the Session is used.
         """
+        deadline = time.monotonic() + self.timeout
         all_headers = {"User-Agent": USER_AGENT}
         if headers:
             all_headers.update(headers)
@@ -649,27 +704,42 @@ class RegistryClient:
             if parts.query:
                 target += "?" + parts.query
             raw = pool.request(method, target, body=body, headers=all_headers, retries=False, redirect=False,
-                               assert_same_host=False, preload_content=not stream, decode_content=False,
-                               timeout=self._urllib3_timeout, release_conn=not stream)
-        return HttpResponse(raw, url, method)
+                               assert_same_host=False, preload_content=False, decode_content=False,
+                               timeout=self._urllib3_timeout, release_conn=False)
+        response = HttpResponse(raw, url, method)
+        response.started = deadline - self.timeout
+        if not stream:
+            # Blobs stream for as long as they take (each wait bounded by timeout); any other
+            # answer must be complete within timeout seconds of the request.
+            response.read_all(deadline)
+        return response
 
     def _send(self, method, url, what, scopes, headers=None, retry_connection=True, data=None, stream=False,
               foreign=False):
         """One request with retries on 429/5xx and dropped connections; no auth handling."""
         attempt = 0
+        waited = 0.0
         replayable = not isinstance(data, _SizedStream)
         while True:
+            tried = _attempts_text(attempt + 1)
             try:
                 self.requests_sent += 1
                 response = self._http(method, url, headers, body=data, stream=stream, foreign=foreign)
+            except BodyDeadline:
+                raise RegistryConnectionError(
+                    "cannot %s on registry %s: the answer did not arrive completely within %s seconds (timeout)%s"
+                    % (what, self.host, self.timeout, tried))
+            except BodyTooLarge:
+                raise RegistryError("cannot %s on registry %s: the answer is larger than %d MiB%s" % (
+                    what, self.host, MAX_BODY_BYTES // (1024 * 1024), tried))
             except _SSL_ERRORS as exc:
                 raise RegistryConnectionError(self._tls_message(url, exc))
             except _TIMEOUT_ERRORS as exc:
                 if isinstance(exc, _REFUSED_ERRORS):
-                    raise RegistryConnectionError("cannot %s on registry %s: cannot connect to %s: %s" % (
-                        what, self.host, url, _reason_of(exc)))
-                raise RegistryConnectionError("cannot %s on registry %s: no answer within %s seconds (timeout)" % (
-                    what, self.host, self.timeout))
+                    raise RegistryConnectionError("cannot %s on registry %s: cannot connect to %s: %s%s" % (
+                        what, self.host, url, _reason_of(exc), tried))
+                raise RegistryConnectionError("cannot %s on registry %s: no answer within %s seconds (timeout)%s" % (
+                    what, self.host, self.timeout, tried))
             except _CONNECTION_ERRORS as exc:
                 if _is_ssl_error(exc):
                     raise RegistryConnectionError(self._tls_message(url, exc))
@@ -678,19 +748,27 @@ class RegistryClient:
                     attempt += 1
                     self._sleep(0.05 * attempt)
                     continue
-                raise RegistryConnectionError("cannot %s on registry %s: cannot connect to %s: %s" % (
-                    what, self.host, url, _reason_of(exc)))
+                raise RegistryConnectionError("cannot %s on registry %s: cannot connect to %s: %s%s" % (
+                    what, self.host, url, _reason_of(exc), tried))
             except RegistryError:
                 raise
             except Exception as exc:
-                raise RegistryConnectionError("cannot %s on registry %s: %s" % (what, self.host, one_line(exc)))
+                raise RegistryConnectionError("cannot %s on registry %s: %s%s" % (
+                    what, self.host, one_line(exc), tried))
+            response.attempts = attempt + 1
             if response.status_code in RETRY_STATUSES and attempt + 1 < MAX_ATTEMPTS and replayable:
                 wait_for = _retry_after_seconds(response, attempt)
+                if waited + wait_for > self.timeout:
+                    # The waits of one request stay within timeout: give up now rather than sleep past it.
+                    asked = "the registry asked to wait" if response.headers.get("Retry-After") else "the next wait is"
+                    response.retry_note = "; %s %.0f s more, beyond the retry budget of %s s (timeout)" % (
+                        asked, wait_for, self.timeout)
+                    return response
                 response.close()
                 attempt += 1
+                waited += wait_for
                 self._sleep(wait_for)
                 continue
-            response.attempts = attempt + 1
             return response
 
     def _tls_message(self, url, exc):
@@ -721,18 +799,37 @@ class RegistryClient:
             break
         if response.status_code in ok or (not_found_ok and response.status_code == 404):
             return response
-        error = error_from_response(response, what, self.host, delete=delete, username=self.auth.username)
+        error = self._error(response, what, delete=delete)
         response.close()
         raise error
+
+    def _error(self, response, what, delete=False):
+        """The RegistryError for a failed answer, saying how many attempts it took."""
+        error = error_from_response(response, what, self.host, delete=delete, username=self.auth.username)
+        suffix = response.retry_note + _attempts_text(response.attempts)
+        if suffix:
+            error = type(error)(str(error) + suffix, error.status, error.code)
+        return error
 
     # ------------------------------------------------------------------ catalog
 
     def _paged(self, first_url, key, what, scopes, page_size):
-        """Follow Link headers from ``first_url``; shrink the page on PAGINATION_NUMBER_INVALID."""
+        """Follow Link headers from ``first_url``; shrink the page on PAGINATION_NUMBER_INVALID.
+
+        Bounded: at most MAX_PAGES pages, and at most MAX_EMPTY_PAGES in a row that bring
+        no new entry (a Link header that loops through changing URLs).
+        """
         items: List[str] = []
+        known = set()
         url = first_url
         seen = set()
-        for _page in range(MAX_PAGES):
+        empty_pages = 0
+        for page in range(MAX_PAGES):
+            if page >= SMALL_PAGES_ALLOWED and page_size >= MIN_PAGE_ENTRIES and len(items) < page * MIN_PAGE_ENTRIES:
+                raise RegistryError("cannot %s on registry %s: after %d pages of %.1f entries on average (%d asked"
+                                    " for) the Link header still goes on; no real registry pages like that, so its"
+                                    " pagination is broken" % (what, self.host, page, len(items) / float(page),
+                                                               page_size))
             response = self._call("GET", url, what, scopes, ok=(200, 400, 404))
             if response.status_code == 400:
                 errors = parse_error_body(response.content)
@@ -740,24 +837,36 @@ class RegistryClient:
                     page_size = max(1, page_size // 2)
                     url = _set_query(url, n=page_size)
                     continue
-                raise error_from_response(response, what, self.host, username=self.auth.username)
+                raise self._error(response, what)
             if response.status_code == 404:
-                raise error_from_response(response, what, self.host, username=self.auth.username)
+                raise self._error(response, what)
             try:
                 data = response.json()
-            except ValueError:
+            except (ValueError, UnicodeDecodeError):
                 raise RegistryError("cannot %s on registry %s: the answer is not JSON" % (what, self.host))
-            items.extend((data or {}).get(key) or [])
+            try:
+                names = page_names(data, key)
+            except AnswerError as exc:
+                raise RegistryError("cannot %s on registry %s: %s" % (what, self.host, exc))
+            new = [name for name in names if name not in known]
+            known.update(new)
+            items.extend(new)
             link = parse_link_header(response.headers.get("Link")).get("next")
             if not link:
                 return items
+            empty_pages = 0 if new else empty_pages + 1
+            if empty_pages >= MAX_EMPTY_PAGES:
+                raise RegistryError("cannot %s on registry %s: %d pages in a row brought no new entry but the"
+                                    " Link header goes on (broken pagination)" % (what, self.host, empty_pages))
             url = urljoin(response.url or url, link)
             if page_size and "n=" not in urlsplit(url).query:
                 url = _set_query(url, n=page_size)
             if url in seen:
                 raise RegistryError("cannot %s on registry %s: the registry's Link header loops" % (what, self.host))
             seen.add(url)
-        raise RegistryError("cannot %s on registry %s: more than %d pages" % (what, self.host, MAX_PAGES))
+        raise RegistryError("cannot %s on registry %s: the Link header goes on for more than %d pages"
+                            " (%d entries so far); no real registry pages that far, so its pagination is broken"
+                            % (what, self.host, MAX_PAGES, len(items)))
 
     def catalog(self, page_size: Optional[int] = None) -> List[str]:
         """Every repository name of the registry (all pages of ``/v2/_catalog``)."""
@@ -782,7 +891,7 @@ class RegistryClient:
                               not_found_ok=True)
         if response.status_code == 404:
             return None
-        digest = response.headers.get("Docker-Content-Digest")
+        digest = self._header_digest(response, what)
         if not digest:
             manifest = self.get_manifest(repository, reference)
             if manifest is None:
@@ -806,19 +915,33 @@ class RegistryClient:
         if response.status_code == 404:
             errors = parse_error_body(response.content)
             if errors and errors[0].get("code") == "NAME_UNKNOWN":
-                raise error_from_response(response, what, self.host)
+                raise self._error(response, what)
             return None
         body = response.content
         if len(body) > MAX_MANIFEST_BYTES:
             raise RegistryError("cannot %s on registry %s: manifest is larger than 4 MiB" % (what, self.host))
-        expected = reference if is_digest(reference) else response.headers.get("Docker-Content-Digest")
+        expected = reference if is_digest(reference) else self._header_digest(response, what)
         digest = compute_digest(body, expected or "sha256:")
         if expected and digest != expected:
             raise RegistryError("cannot %s on registry %s: the manifest's content has digest %s, expected %s"
                                 % (what, self.host, digest, expected))
         if not expected or not expected.startswith("sha256:"):
             digest = sha256_digest(body)
-        return Manifest(digest, media_type_of(response.headers.get("Content-Type")), body)
+        try:
+            return Manifest(digest, media_type_of(response.headers.get("Content-Type")), body)
+        except RegistryError as exc:
+            raise RegistryError("cannot %s on registry %s: %s" % (what, self.host, exc))
+
+    def _header_digest(self, response, what) -> Optional[str]:
+        """The Docker-Content-Digest header, checked to be a digest (None when absent)."""
+        digest = response.headers.get("Docker-Content-Digest")
+        if not digest:
+            return None
+        try:
+            return validate_digest(digest.strip())
+        except ImageReferenceError:
+            raise RegistryError("cannot %s on registry %s: its Docker-Content-Digest header %s is not a digest"
+                                % (what, self.host, quoted(digest)))
 
     def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
         """Store ``body`` byte for byte under ``reference`` (a tag or its digest); return its digest."""
@@ -826,9 +949,10 @@ class RegistryClient:
         digest = sha256_digest(body)
         if is_digest(reference) and reference != digest and reference.startswith("sha256:"):
             raise RegistryError("cannot %s: the manifest's digest is %s" % (what, digest))
-        response = self._call("PUT", self._repo_path(repository, "manifests", reference), what,
-                              ["repository:%s:pull,push" % repository],
-                              headers={"Content-Type": media_type}, ok=(200, 201, 202), data=body)
+        with self.write_gates.hold(repository, PUT):
+            response = self._call("PUT", self._repo_path(repository, "manifests", reference), what,
+                                  ["repository:%s:pull,push" % repository],
+                                  headers={"Content-Type": media_type}, ok=(200, 201, 202), data=body)
         answered = response.headers.get("Docker-Content-Digest")
         response.close()
         if answered and answered.startswith("sha256:") and answered != digest:
@@ -836,19 +960,24 @@ class RegistryClient:
                 what, self.host, answered, digest))
         return digest
 
-    def delete_manifest(self, repository: str, digest: str) -> None:
+    def delete_manifest(self, repository: str, digest: str) -> bool:
         """Delete the manifest ``digest`` (and with it every tag pointing at it).
 
-        RegistryNotFound when absent, RegistryDeleteDisabled when deletes are off.
+        True when the registry confirmed the delete. False when an attempt failed (5xx)
+        and a retry then found the manifest gone: distribution 2.x removes the manifest
+        before it untags, so its tags may still be listed without resolving (dangling);
+        the caller must check the tag list. RegistryNotFound when absent from the start,
+        RegistryDeleteDisabled when deletes are off.
         """
         what = "delete manifest %s of %s" % (digest, repository)
-        response = self._call("DELETE", self._repo_path(repository, "manifests", digest), what,
-                              ["repository:%s:delete" % repository], ok=(200, 202, 204), delete=True,
-                              not_found_ok=True)
+        with self.write_gates.hold(repository, DELETE):
+            response = self._call("DELETE", self._repo_path(repository, "manifests", digest), what,
+                                  ["repository:%s:delete" % repository], ok=(200, 202, 204), delete=True,
+                                  not_found_ok=True)
         response.close()
         if response.status_code == 404 and response.attempts == 1:
-            raise error_from_response(response, what, self.host, delete=True, username=self.auth.username)
-        # A 404 after a retried attempt means an earlier attempt did delete it before its answer was lost.
+            raise self._error(response, what, delete=True)
+        return response.status_code != 404
 
     # -------------------------------------------------------------------- blobs
 
@@ -918,15 +1047,17 @@ class RegistryClient:
         """A small JSON blob (an image config), digest verified."""
         what = "get blob %s of %s" % (digest, repository)
         with self._blob_response(repository, digest, what) as response:
+            # Small, so bounded like any answer read whole: within timeout of the request.
+            try:
+                body = read_body(response.raw, response.started + self.timeout, limit=MAX_JSON_BLOB_BYTES)
+            except BodyDeadline:
+                raise RegistryConnectionError("cannot %s on registry %s: the answer did not arrive completely"
+                                              " within %s seconds (timeout)" % (what, self.host, self.timeout))
+            except BodyTooLarge:
+                raise RegistryError("cannot %s on registry %s: larger than 16 MiB" % (what, self.host))
             hasher = _hasher(digest)
-            parts = []
-            total = 0
-            for chunk in response.iter_content(BLOB_CHUNK_SIZE):
-                total += len(chunk)
-                if total > MAX_JSON_BLOB_BYTES:
-                    raise RegistryError("cannot %s on registry %s: larger than 16 MiB" % (what, self.host))
-                hasher.update(chunk)
-                parts.append(chunk)
+            hasher.update(body)
+            parts = [body]
         got = digest.split(":", 1)[0] + ":" + hasher.hexdigest()
         if got != digest:
             raise RegistryError("cannot %s on registry %s: content has digest %s" % (what, self.host, got))
@@ -983,9 +1114,15 @@ class RegistryClient:
 
     # ------------------------------------------------------------- concurrency
 
-    def map_bounded(self, func, items) -> list:
-        """``[func(item) for item in items]`` on at most ``concurrency`` threads; the first error is raised."""
+    def map_bounded(self, func, items, stoppable: bool = True) -> list:
+        """``[func(item) for item in items]`` on at most ``concurrency`` threads; the first error is raised.
+
+        Once ``stop`` is requested (SIGTERM), items not started yet raise RegistryInterrupted,
+        unless ``stoppable`` is False (the caller then checks ``stop`` itself).
+        """
         items = list(items)
+        if stoppable:
+            func = self._stoppable(func)
         workers = min(self.concurrency, len(items))
         if workers <= 1:
             return [func(item) for item in items]
@@ -998,6 +1135,14 @@ class RegistryClient:
             if failed:
                 raise failed[0].exception()
             return [f.result() for f in futures]
+
+    def _stoppable(self, func):
+        def guarded(item):
+            if self.stop.requested:
+                raise RegistryInterrupted("stopped by SIGTERM before finishing on registry %s; nothing was"
+                                          " left half done" % self.host)
+            return func(item)
+        return guarded
 
     def close(self):
         self.session.close()

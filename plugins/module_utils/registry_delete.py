@@ -13,16 +13,25 @@ by digest, which removes only that tag:
    unique annotation so that its digest is new) is PUT under the tag;
 3. the throw-away manifest is deleted by its digest.
 
-If step 2 or 3 fails, the original manifest's exact bytes are PUT back under the tag
-before the error is raised, so the tag never ends up pointing at something the user did
-not have. When a digest loses all of its tags (and no kept index refers to it) it is
-deleted by digest once, which is both the fast and the exact way.
+If step 2 or 3 fails, or SIGTERM arrives between them, the original manifest's exact
+bytes are PUT back under the tag before the error is raised, so the tag never ends up
+pointing at something the user did not have. When a digest loses all of its tags (and no
+kept index refers to it) it is deleted by digest once, which is both the fast and the
+exact way.
+
+Dangling tags: distribution 2.x deletes a manifest before it untags, and a DELETE that
+fails in between (a 500, a crash, a concurrent PUT in the repository) leaves tags that the
+tag list shows but that answer 404. So a delete counts as done only when the registry
+confirmed it, or, after an unclear answer, when the tag list no longer shows its tags. A
+dangling tag is removed by PUTting a throw-away manifest under it and deleting that, which
+works on 2.x too; so is a tag left on a throw-away manifest by an interrupted run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import uuid
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional
@@ -33,6 +42,7 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_client 
     RegistryError,
     RegistryNotFound,
 )
+from ansible_collections.dockhand.registry.plugins.module_utils.stop_request import StopRequest
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -43,6 +53,11 @@ THROWAWAY_ANNOTATION = "io.github.dockhand.registry.throwaway"
 # A digest that cannot exist: deleting it tells "deletes disabled" from "deletes allowed"
 # without changing anything.
 PROBE_DIGEST = "sha256:" + "0" * 64
+# A throw-away manifest is about 400 bytes; only manifests this small are fetched to check.
+THROWAWAY_MAX_BYTES = 1024
+# Rounds of "list the tags, clear what is left dangling" after unclear deletes. One round
+# suffices unless another client keeps writing to the repository at the same time.
+MAX_REPAIR_ROUNDS = 3
 
 
 def _sha256(data: bytes) -> str:
@@ -58,14 +73,16 @@ class TagDeleteError(Exception):
 
 @dataclass
 class RemovalPlan:
-    """What removing a set of tags takes: digests deleted outright and tags untagged one by one."""
+    """What removing a set of tags takes: digests deleted outright, tags untagged one by one,
+    and dangling tags (listed but resolving to no image, or left on a throw-away manifest) cleared."""
 
     delete_digests: Dict[str, List[str]] = field(default_factory=dict)
     untag: Dict[str, str] = field(default_factory=dict)
+    dangling: List[str] = field(default_factory=list)
 
     @property
     def tags(self) -> List[str]:
-        tags = list(self.untag)
+        tags = list(self.untag) + list(self.dangling)
         for digest_tags in self.delete_digests.values():
             tags.extend(digest_tags)
         return sorted(tags)
@@ -76,22 +93,25 @@ class RemovalResult:
     removed_tags: List[str] = field(default_factory=list)
     deleted_digests: List[str] = field(default_factory=list)
     untagged: List[str] = field(default_factory=list)
+    dangling: List[str] = field(default_factory=list)
 
 
-def plan_removal(tag_digests: Dict[str, str], remove: Iterable[str], protected: Iterable[str] = ()) -> RemovalPlan:
+def plan_removal(tag_digests: Dict[str, str], remove: Iterable[str], protected: Iterable[str] = (),
+                 dangling: Iterable[str] = ()) -> RemovalPlan:
     """Group the tags in ``remove`` by digest.
 
     ``tag_digests`` maps every tag of the repository to its digest; ``protected`` holds
     digests that must survive even without tags (children of kept indexes). A digest
     whose every tag is removed and which is not protected is deleted once by digest;
-    every other removed tag is untagged through a throw-away manifest.
+    every other removed tag is untagged through a throw-away manifest. ``dangling`` tags
+    (not in ``tag_digests``) are always cleared: there is no image behind them to keep.
     """
     remove = set(remove)
     protected = set(protected)
     by_digest: Dict[str, List[str]] = {}
     for tag, digest in tag_digests.items():
         by_digest.setdefault(digest, []).append(tag)
-    plan = RemovalPlan()
+    plan = RemovalPlan(dangling=sorted(dangling))
     for digest, tags in sorted(by_digest.items()):
         removed = sorted(tag for tag in tags if tag in remove)
         if not removed:
@@ -116,11 +136,50 @@ def throwaway_manifest(repository: str, tag: str) -> bytes:
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
-def resolve_tags(client, repository: str, tags: Iterable[str]) -> Dict[str, object]:
-    """HEAD every tag on the bounded pool; returns tag -> ManifestHead for the tags that still exist."""
+def resolve_tags(client, repository: str, tags: Iterable[str], stoppable: bool = True) -> Dict[str, object]:
+    """HEAD every tag on the bounded pool; returns tag -> ManifestHead for the tags that still exist.
+
+    A listed tag missing from the answer is dangling (or was removed meanwhile).
+    """
     tags = list(tags)
-    heads = client.map_bounded(lambda tag: client.head_manifest(repository, tag), tags)
+    heads = client.map_bounded(lambda tag: client.head_manifest(repository, tag), tags, stoppable=stoppable)
     return dict((tag, head) for tag, head in zip(tags, heads) if head is not None)
+
+
+def is_throwaway(manifest) -> bool:
+    """Whether ``manifest`` is one of the throw-away manifests this collection writes."""
+    if manifest is None or manifest.is_index:
+        return False
+    config = manifest.config_descriptor or {}
+    annotations = manifest.data.get("annotations")
+    return config.get("digest") == THROWAWAY_CONFIG_DIGEST and isinstance(annotations, dict) \
+        and THROWAWAY_ANNOTATION in annotations
+
+
+def may_be_throwaway(head) -> bool:
+    """Whether a HEAD answer could be a throw-away manifest (so that a GET can tell)."""
+    return head is not None and head.media_type == OCI_MANIFEST and (head.size or 0) <= THROWAWAY_MAX_BYTES
+
+
+def head_is_throwaway(client, repository: str, head, cache: Optional[Dict[str, bool]] = None) -> bool:
+    """Whether the manifest behind a HEAD answer is a throw-away manifest (one GET, and only for small ones)."""
+    if not may_be_throwaway(head):
+        return False
+    cache = {} if cache is None else cache
+    if head.digest not in cache:
+        cache[head.digest] = is_throwaway(client.get_manifest(repository, head.digest))
+    return cache[head.digest]
+
+
+def find_throwaway_tags(client, repository: str, heads: Dict[str, object]) -> List[str]:
+    """The tags among ``heads`` that point at a throw-away manifest (an interrupted delete).
+
+    Only small OCI manifests are fetched, once per digest.
+    """
+    suspects = sorted(set(head.digest for head in heads.values() if may_be_throwaway(head)))
+    manifests = client.map_bounded(lambda digest: client.get_manifest(repository, digest), suspects)
+    throwaways = set(digest for digest, manifest in zip(suspects, manifests) if is_throwaway(manifest))
+    return sorted(tag for tag, head in heads.items() if head.digest in throwaways)
 
 
 def is_index_media_type(media_type: Optional[str]) -> bool:
@@ -159,12 +218,21 @@ def probe_delete_allowed(client, repository: str) -> None:
 
 
 class TagRemover:
-    """Removes tags from one repository following a RemovalPlan."""
+    """Removes tags from one repository following a RemovalPlan, leaving no tag dangling.
 
-    def __init__(self, client, repository: str):
+    ``stop`` (a StopRequest that SIGTERM sets) stops it between steps; a tag caught
+    between the two writes of an untag is pointed back at its image first.
+    """
+
+    def __init__(self, client, repository: str, stop: Optional[StopRequest] = None):
         self.client = client
         self.repository = repository
+        self.stop = stop or StopRequest()
         self._config_uploaded = False
+        self._lock = threading.Lock()
+        # Tags whose delete got an unclear answer: settle() checks them against the tag list.
+        self._unsettled = set()
+        self._throwaway_digests = {}
 
     def _ensure_throwaway_config(self) -> None:
         if self._config_uploaded:
@@ -175,12 +243,21 @@ class TagRemover:
             )
         self._config_uploaded = True
 
-    def _restore(self, tag: str, original, cause: Exception) -> str:
-        """Point ``tag`` back at ``original``; returns a phrase for the error message."""
+    def _unsettle(self, tags) -> None:
+        with self._lock:
+            self._unsettled.update(tags)
+
+    def _is_throwaway_head(self, head) -> bool:
+        return head_is_throwaway(self.client, self.repository, head, self._throwaway_digests)
+
+    def _restore(self, tag: str, original, throwaway_digest: Optional[str]) -> str:
+        """Point ``tag`` back at ``original`` unless someone else moved it; returns a phrase for the message."""
         try:
             current = self.client.head_manifest(self.repository, tag)
             if current is not None and current.digest == original.digest:
                 return "the tag still points at %s" % original.digest
+            if current is not None and current.digest != throwaway_digest and not self._is_throwaway_head(current):
+                return "the tag now points at %s, written by someone else; it was left so" % current.digest
             self.client.put_manifest(self.repository, tag, original.body, original.media_type)
             return "the tag was restored to %s" % original.digest
         except RegistryError as exc:
@@ -192,13 +269,20 @@ class TagRemover:
     def untag(self, tag: str, expected_digest: str, original) -> bool:
         """Remove ``tag`` (expected at ``expected_digest``, whose Manifest is ``original``) only.
 
-        Returns False when the tag had already gone. Raises TagDeleteError if the tag moved
-        or a step failed (after restoring the tag).
+        Returns False when the tag had already gone. Raises TagDeleteError if the tag moved,
+        a step failed (after restoring the tag) or SIGTERM came between the two writes.
         """
         current = self.client.head_manifest(self.repository, tag)
         if current is None:
+            self._unsettle([tag])  # gone, or dangling: the tag list tells
             return False
         if current.digest != expected_digest:
+            now = self.client.get_manifest(self.repository, current.digest)
+            if now is None or is_throwaway(now):
+                # Another run is removing it too (its throw-away manifest, maybe deleted already),
+                # or was killed doing so: settle() clears what is left.
+                self._unsettle([tag])
+                return True
             raise TagDeleteError(
                 "tag %s:%s now points at %s instead of %s; it changed while being removed, nothing was done to it"
                 % (self.repository, tag, current.digest, expected_digest)
@@ -209,27 +293,85 @@ class TagRemover:
                 self.repository, tag, throwaway_manifest(self.repository, tag), OCI_MANIFEST
             )
         except RegistryError as exc:
-            state = self._restore(tag, original, exc)
+            state = self._restore(tag, original, None)
             raise TagDeleteError(
                 "could not re-point tag %s:%s at a throw-away manifest: %s; %s" % (self.repository, tag, exc, state)
             )
+        if self.stop.requested:
+            state = self._restore(tag, original, throwaway_digest)
+            raise TagDeleteError("stopped by SIGTERM while removing tag %s:%s; %s" % (self.repository, tag, state))
         try:
-            self.client.delete_manifest(self.repository, throwaway_digest)
+            if not self.client.delete_manifest(self.repository, throwaway_digest):
+                self._unsettle([tag])
+        except RegistryNotFound:
+            # Someone else (a concurrent run) deleted it first; the tag list tells whether the tag went.
+            self._unsettle([tag])
         except RegistryError as exc:
-            state = self._restore(tag, original, exc)
+            state = self._restore(tag, original, throwaway_digest)
             raise TagDeleteError(
                 "could not delete the throw-away manifest %s of tag %s:%s: %s; %s"
                 % (throwaway_digest, self.repository, tag, exc, state)
             )
         return True
 
-    def delete_digest(self, digest: str) -> bool:
-        """Delete a manifest by digest; False if it was already gone."""
+    def delete_digest(self, digest: str, tags: Iterable[str] = ()) -> bool:
+        """Delete a manifest by digest; False if it was already gone. ``tags`` are the tags expected to go with it."""
         try:
-            self.client.delete_manifest(self.repository, digest)
+            confirmed = self.client.delete_manifest(self.repository, digest)
         except RegistryNotFound:
+            self._unsettle(tags)
             return False
+        if not confirmed:
+            self._unsettle(tags)
         return True
+
+    def clear_dangling(self, tag: str) -> bool:
+        """Remove a tag that is listed but resolves to no image, or points at a throw-away manifest.
+
+        A PUT of a throw-away manifest under it makes the registry's next DELETE untag it.
+        False when the tag resolves to a real image (someone pushed it meanwhile): it is left.
+        """
+        head = self.client.head_manifest(self.repository, tag)
+        if head is None:
+            self._ensure_throwaway_config()
+            digest = self.client.put_manifest(self.repository, tag, throwaway_manifest(self.repository, tag),
+                                              OCI_MANIFEST)
+        elif self._is_throwaway_head(head):
+            digest = head.digest
+        else:
+            return False
+        self.delete_digest(digest)
+        self._unsettle([tag])
+        return True
+
+    def settle(self) -> None:
+        """Make sure no tag whose delete got an unclear answer is left listed but dangling.
+
+        Lists the tags, clears those still listed that resolve to nothing (or to a
+        throw-away manifest), and checks again, at most MAX_REPAIR_ROUNDS times.
+        """
+        for _round in range(MAX_REPAIR_ROUNDS):
+            with self._lock:
+                pending = sorted(self._unsettled)
+                self._unsettled.clear()
+            if not pending:
+                return
+            try:
+                listed = set(self.client.list_tags(self.repository))
+            except RegistryNotFound:
+                return  # the repository went with its last tag
+            left = [tag for tag in pending if tag in listed]
+            # Repairs run even after SIGTERM: they are what leaves the repository clean.
+            heads = resolve_tags(self.client, self.repository, left, stoppable=False)
+            broken = [tag for tag in left if tag not in heads or self._is_throwaway_head(heads[tag])]
+            self.client.map_bounded(self.clear_dangling, broken, stoppable=False)
+        with self._lock:
+            pending = sorted(self._unsettled)
+        if pending:
+            raise TagDeleteError(
+                "tags %s of %s are still listed but resolve to no image after %d repairs (another client keeps"
+                " writing to the repository?); run again to remove them" % (
+                    ", ".join(pending[:10]), self.repository, MAX_REPAIR_ROUNDS))
 
     def execute(self, plan: RemovalPlan, known_manifests: Optional[Dict[str, object]] = None) -> RemovalResult:
         """Carry out ``plan`` on the bounded pool.
@@ -250,9 +392,13 @@ class TagRemover:
 
         def run(step):
             kind, key = step
+            if self.stop.requested:
+                return None, None
             try:
                 if kind == "digest":
-                    return self.delete_digest(key), None
+                    return self.delete_digest(key, plan.delete_digests[key]), None
+                if kind == "dangling":
+                    return self.clear_dangling(key), None
                 original = originals.get(plan.untag[key])
                 if original is None:
                     # The shared manifest vanished meanwhile, and with it the tag.
@@ -261,22 +407,36 @@ class TagRemover:
             except (RegistryError, TagDeleteError) as exc:
                 return False, exc
 
-        steps = [("digest", digest) for digest in plan.delete_digests] + [("tag", tag) for tag in plan.untag]
-        if plan.untag:
+        steps = ([("digest", digest) for digest in plan.delete_digests] + [("tag", tag) for tag in plan.untag]
+                 + [("dangling", tag) for tag in plan.dangling])
+        if plan.untag or plan.dangling:
             self._ensure_throwaway_config()
-        outcomes = self.client.map_bounded(run, steps)
+        outcomes = self.client.map_bounded(run, steps, stoppable=False)
         first_error = None
+        skipped = 0
         for (kind, key), (done, error) in zip(steps, outcomes):
             if error is not None:
                 first_error = first_error or error
                 continue
-            if kind == "digest":
+            if done is None:
+                skipped += 1
+            elif kind == "digest":
                 result.deleted_digests.append(key)
                 result.removed_tags.extend(plan.delete_digests[key])
+            elif kind == "dangling":
+                if done:
+                    result.dangling.append(key)
+                    result.removed_tags.append(key)
             elif done:
                 result.untagged.append(key)
                 result.removed_tags.append(key)
         result.removed_tags.sort()
+        try:
+            self.settle()
+        except (RegistryError, TagDeleteError) as exc:
+            first_error = first_error or exc
+        if first_error is None and skipped:
+            first_error = TagDeleteError("stopped by SIGTERM; no tag was left half removed; run again to finish")
         if first_error is not None:
             if isinstance(first_error, RegistryDeleteDisabled):
                 error = TagDeleteError(str(first_error))
@@ -292,7 +452,7 @@ class TagRemover:
 
 @dataclass
 class SingleTagPlan:
-    """How one tag is removed: ``action`` is ``absent``, ``delete_digest`` or ``untag``."""
+    """How one tag is removed: ``action`` is ``absent``, ``delete_digest``, ``untag`` or ``dangling``."""
 
     action: str
     digest: Optional[str] = None
@@ -304,9 +464,18 @@ def plan_single_tag(client, repository: str, tag: str) -> SingleTagPlan:
     """Inspect the repository and decide how ``tag`` can be removed without touching others."""
     head = client.head_manifest(repository, tag)
     if head is None:
-        return SingleTagPlan(action="absent")
-    others = [other for other in client.list_tags(repository) if other != tag]
+        try:
+            listed = tag in client.list_tags(repository)
+        except RegistryNotFound:
+            listed = False
+        # Listed but not resolving: a dangling tag, left by an interrupted delete.
+        return SingleTagPlan(action="dangling" if listed else "absent")
+    listed = client.list_tags(repository)
+    others = [other for other in listed if other != tag]
     heads = resolve_tags(client, repository, others)
+    if head.digest not in set(other.digest for other in heads.values()) and head_is_throwaway(client, repository, head):
+        # Left on a throw-away manifest by an interrupted delete.
+        return SingleTagPlan(action="dangling", digest=head.digest)
     sharing = sorted(other for other, other_head in heads.items() if other_head.digest == head.digest)
     referencing = sorted(
         index for index, children in index_children(client, repository, heads.values()).items()
@@ -316,15 +485,20 @@ def plan_single_tag(client, repository: str, tag: str) -> SingleTagPlan:
     return SingleTagPlan(action=action, digest=head.digest, sharing_tags=sharing, referencing_indexes=referencing)
 
 
-def remove_single_tag(client, repository: str, tag: str, plan: SingleTagPlan) -> bool:
+def remove_single_tag(client, repository: str, tag: str, plan: SingleTagPlan,
+                      stop: Optional[StopRequest] = None) -> bool:
     """Carry out ``plan`` for ``tag``; returns whether anything was removed."""
     if plan.action == "absent":
         return False
-    remover = TagRemover(client, repository)
+    remover = TagRemover(client, repository, stop)
     if plan.action == "delete_digest":
-        return remover.delete_digest(plan.digest)
-    probe_delete_allowed(client, repository)
-    original = client.get_manifest(repository, plan.digest)
-    if original is None:
-        return False
-    return remover.untag(tag, plan.digest, original)
+        removed = remover.delete_digest(plan.digest, [tag])
+    else:
+        probe_delete_allowed(client, repository)
+        if plan.action == "dangling":
+            removed = remover.clear_dangling(tag)
+        else:
+            original = client.get_manifest(repository, plan.digest)
+            removed = original is not None and remover.untag(tag, plan.digest, original)
+    remover.settle()
+    return removed

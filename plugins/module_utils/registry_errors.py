@@ -51,6 +51,15 @@ class RegistryConnectionError(RegistryError):
     """No HTTP answer: connection refused, DNS, timeout, TLS failure."""
 
 
+class RegistryInterrupted(RegistryError):
+    """The run was asked to stop (SIGTERM) before it finished."""
+
+
+def unexpected_failure(exc) -> str:
+    """One line for an error no handler expected; the module passes the traceback as ``exception`` (shown at -vvv)."""
+    return "unexpected error, please report it: %s: %s" % (type(exc).__name__, one_line(exc))
+
+
 def parse_error_body(content):
     """Return the list of ``{code, message, detail}`` dicts of a registry error body (maybe empty)."""
     if not content:

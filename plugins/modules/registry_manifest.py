@@ -54,9 +54,13 @@ options:
         manifest (an OCI image manifest without layers, with a tiny constant config blob and a unique annotation)
         under the tag, and deletes that throw-away manifest by its digest, which removes only this tag. If either
         step fails, the tag is pointed back at its original manifest (its exact bytes) before the module fails,
-        so a failure never leaves the tag pointing at something you did not have. Only a run killed between the two
-        steps can leave the tag on the throw-away manifest; running the task again then deletes it. When the tag is
-        the only one on its digest, the manifest is deleted by digest directly."
+        so a failure never leaves the tag pointing at something you did not have. On SIGTERM between the two steps
+        the tag is pointed back too; only a run killed harder (SIGKILL) can leave the tag on the throw-away
+        manifest, and running the task again then removes it. When the tag is the only one on its digest, the
+        manifest is deleted by digest directly."
+      - "A dangling tag, one the tag list shows but that answers 404 (distribution 2.x leaves those when a manifest
+        delete fails half way), is removed too: a throw-away manifest is PUT under it and deleted. A delete counts
+        as done only when the registry confirmed it, or when the tag list no longer shows the tag."
     type: str
   digest:
     description:
@@ -169,7 +173,8 @@ method:
     - How the change is (or would be) made.
     - V(same_repository), V(mount) or V(copy) for O(state=present).
     - V(delete_digest) (the tag was the only one on its manifest, or O(digest) was given) or V(untag)
-      (a throw-away manifest removed the tag alone) for O(state=absent).
+      (a throw-away manifest removed the tag alone) for O(state=absent), or V(dangling) (the tag resolved to no
+      image, or to a throw-away manifest left by an interrupted delete, and was cleared through a throw-away manifest).
     - V(none) when nothing needs to change.
   returned: success
   type: str
@@ -220,6 +225,8 @@ msg:
   sample: removed tag 1.2.0-rc1 of team/app through a throw-away manifest; 2 other tags keep its image
 """
 
+import traceback
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
@@ -229,10 +236,11 @@ from ansible_collections.dockhand.registry.plugins.module_utils.image_reference 
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
     RegistryClient,
     RegistryError,
-    normalize_registry_host,
     manifest_reference_argument_spec,
+    normalize_registry_host,
     registry_argument_spec,
     require_registry_libraries,
+    unexpected_failure,
     validate_manifest_reference,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_copy import (
@@ -243,11 +251,13 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_copy im
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete import (
     TagDeleteError,
+    TagRemover,
     index_children,
     plan_single_tag,
     remove_single_tag,
     resolve_tags,
 )
+from ansible_collections.dockhand.registry.plugins.module_utils.stop_request import stop_on_sigterm
 
 GC_NOTE = "disk space returns only after the registry's garbage collection"
 
@@ -345,7 +355,10 @@ class ManifestManager:
             return
         self.result.update(changed=True, method=plan.action, deleted_tags=[self.tag], digest=None)
         self._diff(plan.digest, None)
-        if plan.action == "untag":
+        if plan.action == "dangling":
+            text = ("tag %s of %s, which the tag list shows but which resolves to no image (left by an interrupted"
+                    " delete), through a throw-away manifest" % (self.tag, self.repository))
+        elif plan.action == "untag":
             why = []
             if plan.sharing_tags:
                 why.append("%d other tags keep its image" % len(plan.sharing_tags))
@@ -358,7 +371,7 @@ class ManifestManager:
         if self.module.check_mode:
             self.result["msg"] = "would remove " + text
             return
-        if not remove_single_tag(self.client, self.repository, self.tag, plan):
+        if not remove_single_tag(self.client, self.repository, self.tag, plan, self.client.stop):
             self.result.update(changed=False, deleted_tags=[], method="none")
             self.result["msg"] = "tag %s of %s disappeared meanwhile" % (self.tag, self.repository)
             return
@@ -384,7 +397,10 @@ class ManifestManager:
         if self.module.check_mode:
             self.result["msg"] = "would delete " + text
             return
-        self.client.delete_manifest(self.repository, self.digest)
+        remover = TagRemover(self.client, self.repository, self.client.stop)
+        remover.delete_digest(self.digest, tags)
+        # An unclear answer (a 404 after a failed attempt) may have left the tags dangling.
+        remover.settle()
         self.result["msg"] = "deleted %s; %s" % (text, GC_NOTE)
 
     def _diff(self, before, after, tags=None):
@@ -441,10 +457,14 @@ def main():
     except ImageReferenceError as exc:
         module.fail_json(msg=str(exc))
     try:
-        client = RegistryClient.from_params(module.params)
-        result = ManifestManager(module, client).run()
+        with stop_on_sigterm() as stop:
+            client = RegistryClient.from_params(module.params)
+            client.stop = stop
+            result = ManifestManager(module, client).run()
     except (TagDeleteError, CopyError, RegistryError, ImageReferenceError) as exc:
         module.fail_json(msg=str(exc))
+    except Exception as exc:  # a bug, or a server stranger than every check: still one line
+        module.fail_json(msg=unexpected_failure(exc), exception=traceback.format_exc())
     module.exit_json(**result)
 
 

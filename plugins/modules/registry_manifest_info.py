@@ -184,6 +184,8 @@ platforms:
       type: str
 """
 
+import traceback
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
@@ -195,6 +197,7 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_client 
     manifest_reference_argument_spec,
     registry_argument_spec,
     require_registry_libraries,
+    unexpected_failure,
     validate_manifest_reference,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_inspect import (
@@ -266,6 +269,8 @@ def main():
             result = ManifestReader(client, params["repository"], params["tag"] or params["digest"]).run()
     except RegistryError as exc:
         module.fail_json(msg=str(exc))
+    except Exception as exc:  # a bug, or a server stranger than every check: still one line
+        module.fail_json(msg=unexpected_failure(exc), exception=traceback.format_exc())
     module.exit_json(**result)
 
 

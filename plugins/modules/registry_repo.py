@@ -83,6 +83,16 @@ options:
     type: str
 notes:
   - Tags that share a digest with a kept tag keep the image alive; only the tag goes.
+  - No run leaves a dangling tag (one the tag list shows but that answers 404). On distribution 2.x a manifest
+    delete removes the manifest before it untags, and a delete that fails in between leaves such tags behind, so a
+    delete counts as done only when the registry confirmed it or the tag list shows its tags gone. Within one run,
+    manifest writes and deletes in the repository never overlap (that overlap makes 2.x fail deletes half way);
+    reads, and writes of one kind, still run O(concurrency) at a time.
+  - Every run that applies a rule, and O(state=absent), removes dangling tags found in the repository, whoever left
+    them, and tags left on a throw-away manifest by a killed run (see RV(dangling_tags)). O(keep_tags) cannot keep
+    them, since there is no image to keep.
+  - On SIGTERM the module starts no further delete; a tag caught between the two writes of the throw-away delete
+    is pointed back at its image, and the module fails with one line. Running it again finishes the job.
   - A failure part way reports the tags deleted so far in RV(deleted_tags) and fails; a tag being removed through
     a throw-away manifest is pointed back at its image before the module fails.
   - On distribution 2.x every manifest delete makes the registry read the link file of every tag in the
@@ -138,6 +148,16 @@ deleted_digests:
   type: list
   elements: str
   sample: [sha256:4b2f5e0d1a8c6e3f9b7d2a1c0e5f8b3d6a9c2e1f4b7d0a3c6e9f2b5d8a1c4e7f]
+dangling_tags:
+  description:
+    - Tags the tag list showed without an image behind them, removed (or, in check mode, to be removed) whatever
+      the policy says. They are dangling tags, which answer 404 (left by an interrupted delete on distribution 2.x,
+      by another tool, or by a registry crash), and tags left on a throw-away manifest by a killed run.
+    - They are part of RV(deleted_tags) too.
+  returned: success
+  type: list
+  elements: str
+  sample: [ci-104]
 untagged_tags:
   description: Deleted tags whose image stays because a kept tag or index uses it (removed through throw-away manifests).
   returned: success
@@ -155,6 +175,8 @@ msg:
   type: str
 """
 
+import traceback
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
@@ -168,17 +190,21 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_client 
     RegistryNotFound,
     registry_argument_spec,
     require_registry_libraries,
+    unexpected_failure,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete import (
     RemovalPlan,
     TagDeleteError,
     TagRemover,
+    find_throwaway_tags,
     index_children,
+    is_throwaway,
     plan_removal,
     probe_delete_allowed,
     resolve_tags,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_inspect import ManifestInspector
+from ansible_collections.dockhand.registry.plugins.module_utils.stop_request import stop_on_sigterm
 from ansible_collections.dockhand.registry.plugins.module_utils.retention import (
     RetentionError,
     RetentionPolicy,
@@ -200,8 +226,10 @@ class RepoManager:
         self.client = client
         self.policy = policy
         self.repository = module.params["repository"]
-        self.result = dict(changed=False, deleted_tags=[], kept_tags=[], deleted_digests=[], untagged_tags=[])
+        self.result = dict(changed=False, deleted_tags=[], kept_tags=[], deleted_digests=[], untagged_tags=[],
+                           dangling_tags=[])
         self.inspector = ManifestInspector(client)
+        self.stop = client.stop
 
     def _tag_infos(self, tags):
         """TagInfo of every existing tag: a HEAD for most; manifest and config GETs only where creation time matters.
@@ -225,15 +253,23 @@ class RepoManager:
         inspector.load_configs(found)
         infos = []
         media_types = {}
+        # Listed tags without an image: 404 (dangling) or a throw-away manifest (an interrupted delete).
+        dangling = set(tags) - set(heads) - set(tag for tag, manifest in zip(timed, manifests) if manifest)
+        dangling.update(find_throwaway_tags(self.client, self.repository, heads))
         for tag, head in heads.items():
-            infos.append(TagInfo(tag=tag, digest=head.digest))
-            media_types[head.digest] = head.media_type
+            if tag not in dangling:
+                infos.append(TagInfo(tag=tag, digest=head.digest))
+                media_types[head.digest] = head.media_type
         for tag, manifest in zip(timed, manifests):
-            if manifest is not None:
-                created = parse_created(inspector.created(self.repository, manifest))
-                infos.append(TagInfo(tag=tag, digest=manifest.digest, created=created))
-                media_types[manifest.digest] = manifest.media_type
-        return infos, media_types
+            if manifest is None:
+                continue
+            if is_throwaway(manifest):
+                dangling.add(tag)
+                continue
+            created = parse_created(inspector.created(self.repository, manifest))
+            infos.append(TagInfo(tag=tag, digest=manifest.digest, created=created))
+            media_types[manifest.digest] = manifest.media_type
+        return infos, media_types, sorted(dangling)
 
     def _protected(self, kept_digests, media_types):
         """Children of the kept indexes: deleting them by digest would break those indexes."""
@@ -259,10 +295,12 @@ class RepoManager:
                 manifest = self.inspector.cached(digest)
                 if manifest is not None:
                     fetched[digest] = manifest
-            removal = TagRemover(self.client, self.repository).execute(plan, known_manifests=fetched)
-            self.result.update(deleted_digests=removal.deleted_digests, untagged_tags=sorted(removal.untagged))
+            removal = TagRemover(self.client, self.repository, self.stop).execute(plan, known_manifests=fetched)
+            self.result.update(deleted_digests=removal.deleted_digests, untagged_tags=sorted(removal.untagged),
+                               dangling_tags=sorted(removal.dangling))
             return removal.removed_tags
-        self.result.update(deleted_digests=sorted(plan.delete_digests), untagged_tags=sorted(plan.untag))
+        self.result.update(deleted_digests=sorted(plan.delete_digests), untagged_tags=sorted(plan.untag),
+                           dangling_tags=sorted(plan.dangling))
         return plan.tags
 
     def present(self):
@@ -271,23 +309,26 @@ class RepoManager:
             self.result.update(kept_tags=sorted(tags), reasons=dict((tag, "no rule selects tags") for tag in tags),
                                msg="no retention rule given; %d tags kept" % len(tags))
             return
-        infos, media_types = self._tag_infos(tags)
+        infos, media_types, dangling = self._tag_infos(tags)
         selection = self.policy.select(infos)
         tag_digests = dict((info.tag, info.digest) for info in infos)
         kept_digests = set(tag_digests[tag] for tag in selection.keep)
-        plan = plan_removal(tag_digests, selection.delete, self._protected(kept_digests, media_types))
+        plan = plan_removal(tag_digests, selection.delete, self._protected(kept_digests, media_types), dangling)
         self.result.update(kept_tags=selection.keep, reasons=selection.reasons)
-        self._diff(sorted(tag_digests), selection.keep)
-        if not selection.delete:
+        self._diff(sorted(set(tag_digests) | set(dangling)), selection.keep)
+        if not plan.tags:
             self.result["msg"] = "nothing to delete; %d tags kept" % len(selection.keep)
             return
-        self.result.update(changed=True, deleted_tags=selection.delete)
+        self.result.update(changed=True, deleted_tags=plan.tags)
         try:
             self.result["deleted_tags"] = self._execute(plan)
         finally:
-            self.result["msg"] = "%s %d tags (%d manifests by digest, %d tags through throw-away manifests), kept %d; %s" % (
-                "would delete" if self.module.check_mode else "deleted", len(self.result["deleted_tags"]),
-                len(self.result["deleted_digests"]), len(self.result["untagged_tags"]), len(selection.keep), GC_NOTE)
+            self.result["msg"] = (
+                "%s %d tags (%d manifests by digest, %d tags through throw-away manifests, %d dangling tags"
+                " cleared), kept %d; %s" % (
+                    "would delete" if self.module.check_mode else "deleted", len(self.result["deleted_tags"]),
+                    len(self.result["deleted_digests"]), len(self.result["untagged_tags"]),
+                    len(self.result["dangling_tags"]), len(selection.keep), GC_NOTE))
 
     def absent(self):
         try:
@@ -299,23 +340,30 @@ class RepoManager:
             self.result["msg"] = "repository %s has no tags" % self.repository
             return
         heads = resolve_tags(self.client, self.repository, tags)
-        digests = set(head.digest for head in heads.values())
+        dangling = sorted(set(tags) - set(heads))
+        tags_of = {}
+        for tag, head in heads.items():
+            tags_of.setdefault(head.digest, []).append(tag)
+        digests = set(tags_of)
         children = set()
         for child_digests in index_children(self.client, self.repository, heads.values()).values():
             children.update(child_digests)
         children -= digests
-        self._diff(sorted(heads), [])
-        self.result.update(changed=True, deleted_tags=sorted(heads), deleted_digests=sorted(digests | children))
-        self.result["msg"] = "%s all %d manifests of %s (%d tags); %s" % (
+        self._diff(sorted(tags), [])
+        self.result.update(changed=True, deleted_tags=sorted(tags), deleted_digests=sorted(digests | children),
+                           dangling_tags=dangling)
+        self.result["msg"] = "%s all %d manifests of %s (%d tags, %d of them dangling); %s" % (
             "would delete" if self.module.check_mode else "deleted", len(digests | children),
-            self.repository, len(heads), GC_NOTE)
+            self.repository, len(tags), len(dangling), GC_NOTE)
         if self.module.check_mode:
             return
         probe_delete_allowed(self.client, self.repository)
-        remover = TagRemover(self.client, self.repository)
+        remover = TagRemover(self.client, self.repository, self.stop)
         # Indexes first, then the children they listed, so that no index is ever left half broken.
-        self.client.map_bounded(remover.delete_digest, sorted(digests))
+        self.client.map_bounded(lambda digest: remover.delete_digest(digest, tags_of[digest]), sorted(digests))
         self.client.map_bounded(remover.delete_digest, sorted(children))
+        self.client.map_bounded(remover.clear_dangling, dangling)
+        remover.settle()
 
     def _diff(self, before, after):
         if self.module._diff:
@@ -357,9 +405,11 @@ def main():
         module.fail_json(msg="keep_last, keep_tags, match and older_than apply to state=present only")
     manager = None
     try:
-        client = RegistryClient.from_params(params)
-        manager = RepoManager(module, client, policy)
-        result = manager.run()
+        with stop_on_sigterm() as stop:
+            client = RegistryClient.from_params(params)
+            client.stop = stop
+            manager = RepoManager(module, client, policy)
+            result = manager.run()
     except TagDeleteError as exc:
         done = getattr(exc, "result", None)
         partial = manager.result if manager else {}
@@ -370,6 +420,8 @@ def main():
         module.fail_json(msg=str(exc), **partial)
     except RegistryError as exc:
         module.fail_json(msg=str(exc))
+    except Exception as exc:  # a bug, or a server stranger than every check: still one line
+        module.fail_json(msg=unexpected_failure(exc), exception=traceback.format_exc())
     module.exit_json(**result)
 
 

@@ -143,6 +143,7 @@ repositories:
 """
 
 import re
+import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -156,6 +157,7 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_client 
     RegistryNotFound,
     registry_argument_spec,
     require_registry_libraries,
+    unexpected_failure,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_inspect import (
     ManifestInspector,
@@ -241,6 +243,8 @@ def main():
             result = RepositoryLister(client, params).run()
     except RegistryError as exc:
         module.fail_json(msg=str(exc))
+    except Exception as exc:  # a bug, or a server stranger than every check: still one line
+        module.fail_json(msg=unexpected_failure(exc), exception=traceback.format_exc())
     module.exit_json(**result)
 
 

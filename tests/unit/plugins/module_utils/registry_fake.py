@@ -20,8 +20,10 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_client 
     ManifestHead,
     RegistryDeleteDisabled,
     RegistryError,
+    RegistryInterrupted,
     RegistryNotFound,
 )
+from ansible_collections.dockhand.registry.plugins.module_utils.stop_request import StopRequest
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -43,6 +45,10 @@ class FakeRegistry:
         self.calls = []
         self.fail = {}
         self.chunked_blobs = False
+        # Digests whose next DELETE behaves like distribution 2.8 racing a PUT: the manifest
+        # goes, its tags stay (dangling), and the retried answer is an unclear 404.
+        self.half_deletes = set()
+        self.stop = StopRequest()
 
     # helpers for tests
 
@@ -153,8 +159,17 @@ class FakeRegistry:
         if repo is None or digest not in repo["manifests"]:
             raise RegistryNotFound("manifest unknown", 404, "MANIFEST_UNKNOWN")
         del repo["manifests"][digest]
+        if digest in self.half_deletes:
+            self.half_deletes.discard(digest)
+            return False
         for tag in [tag for tag, value in repo["tags"].items() if value == digest]:
             del repo["tags"][tag]
+        return True
+
+    def dangling_tags(self, repository):
+        """Tags listed whose digest has no manifest (what a half delete leaves)."""
+        repo = self.repos.get(repository, {})
+        return sorted(tag for tag, digest in repo.get("tags", {}).items() if digest not in repo["manifests"])
 
     def blob_exists(self, repository, digest):
         self._maybe_fail("blob_exists", repository, digest)
@@ -186,5 +201,10 @@ class FakeRegistry:
         self.blobs[digest] = data
         self._repo(repository, create=True)["blobs"].add(digest)
 
-    def map_bounded(self, func, items):
-        return [func(item) for item in items]
+    def map_bounded(self, func, items, stoppable=True):
+        results = []
+        for item in items:
+            if stoppable and self.stop.requested:
+                raise RegistryInterrupted("stopped by SIGTERM")
+            results.append(func(item))
+        return results

@@ -180,12 +180,27 @@ def test_missing_or_broken_config(tmp_path):
 
 # -------------------------------------------------------- bearer token cache
 
+class FakeRaw:
+    """The urllib3 side of a streamed answer: its body in one read."""
+
+    def __init__(self, body):
+        self._body = body
+
+    def read1(self, _size, decode_content=False):
+        body, self._body = self._body, b""
+        return body
+
+    def release_conn(self):
+        pass
+
+
 class FakeResponse:
     def __init__(self, status, data=None, headers=None):
         self.status_code = status
         self._data = data
         self.headers = headers or {}
         self.text = json.dumps(data) if data is not None else ""
+        self.raw = FakeRaw(self.text.encode())
 
     def json(self):
         return self._data
@@ -198,7 +213,7 @@ class FakeTokenSession:
         self.calls = []
         self.lifetime = lifetime
 
-    def get(self, url, params=None, headers=None, timeout=None, allow_redirects=None):
+    def get(self, url, params=None, headers=None, timeout=None, allow_redirects=None, stream=False):
         self.calls.append((url, list(params or []), dict(headers or {})))
         if headers.get("Authorization") != "Basic " + b64("u:right"):
             return FakeResponse(401, {"details": "bad"})
@@ -271,7 +286,7 @@ class FakeRefreshSession:
     def __init__(self):
         self.posts = []
 
-    def post(self, url, data=None, timeout=None, allow_redirects=None):
+    def post(self, url, data=None, timeout=None, allow_redirects=None, stream=False):
         self.posts.append((url, dict(data)))
         return FakeResponse(200, {"access_token": "from-refresh", "expires_in": 120})
 

@@ -122,3 +122,18 @@ def test_decide_present():
     assert manager.decide_present("sha256:a", "sha256:a") is None
     assert "does not exist" in manager.decide_present(None, "sha256:a")
     assert "points at sha256:b" in manager.decide_present("sha256:b", "sha256:a")
+
+
+def test_absent_on_a_dangling_tag_removes_it(monkeypatch):
+    registry = FakeRegistry(REGISTRY)
+    digest = registry.add_image("team/app", ["keep"])
+    registry.repos["team/app"]["tags"]["gone"] = "sha256:" + "e" * 64  # listed, but answers 404
+    args = dict(registry=REGISTRY, repository="team/app", tag="gone", state="absent")
+    ok, result = run_module(monkeypatch, dict(args, _ansible_check_mode=True), {REGISTRY: registry})
+    assert ok and result["changed"] and result["method"] == "dangling"
+    assert "gone" in registry.repos["team/app"]["tags"]
+    ok, result = run_module(monkeypatch, args, {REGISTRY: registry})
+    assert ok and result["changed"] and result["method"] == "dangling" and result["deleted_tags"] == ["gone"]
+    assert registry.repos["team/app"]["tags"] == {"keep": digest}
+    ok, result = run_module(monkeypatch, args, {REGISTRY: registry})
+    assert ok and not result["changed"] and "does not exist" in result["msg"]

@@ -163,3 +163,42 @@ def test_untag_reuses_the_manifest_fetched_for_creation_time(monkeypatch):
     assert ok and result["untagged_tags"] == ["latest"] and result["kept_tags"] == ["ci-1", "v5"]
     assert registry.repos["app"]["tags"]["v5"] == digests["v5"]
     assert ("get_manifest", "app", digests["v5"]) not in registry.calls
+
+
+def test_an_unexpected_error_is_one_line_with_the_traceback_aside(monkeypatch):
+    registry, _digests = seeded()
+
+    def broken(_self):
+        raise KeyError("boom")
+
+    monkeypatch.setattr(registry_repo.RepoManager, "present", broken)
+    ok, result = run_module(monkeypatch, dict(repository="app", match=["^v"]), registry)
+    assert not ok
+    assert result["msg"] == "unexpected error, please report it: KeyError: 'boom'"
+    assert "Traceback" in result["exception"]
+
+
+def test_dangling_tags_are_planned_in_check_mode_and_cleared_whatever_keep_tags_says(monkeypatch):
+    registry, digests = seeded()
+    registry.repos["app"]["tags"].update({"v9": "sha256:" + "e" * 64})  # listed, 404: a half done delete
+    args = dict(repository="app", match=["^v"], keep_tags=["^v"], _ansible_check_mode=True)
+    ok, plan = run_module(monkeypatch, args, registry)
+    assert ok and plan["changed"] and plan["dangling_tags"] == ["v9"] and plan["deleted_tags"] == ["v9"]
+    assert "v9" in registry.repos["app"]["tags"]
+
+    args["_ansible_check_mode"] = False
+    ok, result = run_module(monkeypatch, args, registry)
+    assert ok and result["dangling_tags"] == ["v9"] and result["deleted_tags"] == ["v9"]
+    assert "v9" not in registry.repos["app"]["tags"] and registry.dangling_tags("app") == []
+    assert registry.repos["app"]["tags"]["v5"] == digests["v5"]
+
+    ok, again = run_module(monkeypatch, args, registry)
+    assert ok and not again["changed"]
+
+
+def test_absent_clears_dangling_tags_too(monkeypatch):
+    registry, _digests = seeded()
+    registry.repos["app"]["tags"].update({"old": "sha256:" + "e" * 64})
+    ok, result = run_module(monkeypatch, dict(repository="app", state="absent"), registry)
+    assert ok and result["dangling_tags"] == ["old"] and "old" in result["deleted_tags"]
+    assert registry.repos["app"]["tags"] == {}
