@@ -271,8 +271,12 @@ def _referrer(entry: dict, found_by: str, tag: Optional[str] = None) -> Referrer
 # ------------------------------------------------------------------ discovery
 
 
-def _lower_headers(headers) -> Dict[str, str]:
-    return dict((str(name).lower(), str(value)) for name, value in (headers or {}).items())
+def _header(headers, name: str) -> Optional[str]:
+    """A response header by name, case-insensitively; urllib3's headers join repeated ones with commas."""
+    value = headers.get(name) if headers else None
+    if value is None and headers:
+        value = next((item for key, item in headers.items() if str(key).lower() == name.lower()), None)
+    return None if value is None else str(value)
 
 
 def referrers_from_api(client, repository: str, digest: str, artifact_type: Optional[str] = None
@@ -297,7 +301,7 @@ def referrers_from_api(client, repository: str, digest: str, artifact_type: Opti
         for entry in index_entries(_json_body(response.content, where), where):
             if artifact_type is None or entry.get("artifactType") == artifact_type:
                 found.append(_referrer(entry, FOUND_BY_API))
-        link = parse_link_header(_lower_headers(response.headers).get("link")).get("next")
+        link = parse_link_header(_header(response.headers, "Link")).get("next")
         if not link:
             return found
         # Only the Link's query is taken: the next page is asked of the same path, never another host.

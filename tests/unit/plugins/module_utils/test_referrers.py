@@ -463,3 +463,32 @@ def test_repository_request_over_http():
                          "/v2/team/app/manifests/v1"]
     finally:
         server.close()
+
+
+def test_discovery_over_http_follows_link_pages_and_asks_cosign_tags():
+    subject = "sha256:" + HEX
+    entry = {"mediaType": OCI_MANIFEST, "size": 10, "artifactType": SBOM}
+    pages = {
+        "": ({"link": '</v2/team/app/referrers/%s?last=one>; rel="next"' % subject}, ["1" * 64]),
+        "last=one": ({}, ["2" * 64]),
+    }
+
+    def app(request):
+        path, _sep, query = request["path"].partition("?")
+        if path == "/v2/team/app/referrers/" + subject:
+            headers, digests = pages[query]
+            manifests = [dict(entry, digest="sha256:" + digest) for digest in digests]
+            return 200, dict(headers, **{"Content-Type": OCI_INDEX}), {"schemaVersion": 2, "manifests": manifests}
+        if path.startswith("/v2/team/app/manifests/"):
+            return 404, {}, {"errors": [{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown"}]}
+        return 200, {}, {}
+
+    server = HttpRegistry(app)
+    try:
+        found = discover_referrers(client_for(server), REPO, subject)
+        assert found.referrers_api is True
+        assert [r.digest for r in found.referrers] == ["sha256:" + "1" * 64, "sha256:" + "2" * 64]
+        asked = sorted(request["path"] for request in server.log if "/manifests/" in request["path"])
+        assert asked == ["/v2/team/app/manifests/" + cosign_tag(subject, suffix) for suffix in ("att", "sbom", "sig")]
+    finally:
+        server.close()
