@@ -471,12 +471,20 @@ def push_referrer(client, repository: str, body: bytes, media_type: str) -> Inde
 
 
 def delete_tag(client, repository: str, tag: str) -> bool:
-    """DELETE ``tag`` (OCI tag delete) on a registry known to untag; False when the tag was not there."""
-    try:
-        client.repository_request("DELETE", repository, ("manifests", tag), "delete tag %s of %s" % (tag, repository),
-                                  ok=(200, 202, 204))
-    except RegistryNotFound:
+    """DELETE ``tag`` (OCI tag delete) on a registry known to untag; False when the tag was not there.
+
+    A 404 after a retried attempt may mean the lost answer of an attempt that did delete it, so
+    only a HEAD that still finds the tag makes that a failure.
+    """
+    what = "delete tag %s of %s" % (tag, repository)
+    response = client.repository_request("DELETE", repository, ("manifests", tag), what, ok=(200, 202, 204, 404))
+    if response.status_code != 404:
+        return True
+    if response.attempts == 1:
         return False
+    if client.head_manifest(repository, tag) is not None:
+        raise RegistryError("cannot %s on registry %s: it answered 404 after a retry, yet the tag is still there"
+                            % (what, client.host), 404)
     return True
 
 

@@ -492,3 +492,26 @@ def test_discovery_over_http_follows_link_pages_and_asks_cosign_tags():
         assert asked == ["/v2/team/app/manifests/" + cosign_tag(subject, suffix) for suffix in ("att", "sbom", "sig")]
     finally:
         server.close()
+
+
+@pytest.mark.parametrize("tag_left, outcome", [(False, True), (True, RegistryError)])
+def test_delete_tag_trusts_a_404_after_a_retry_only_when_the_tag_is_gone(tag_left, outcome):
+    registry = FakeDistribution3()
+    shared = image(registry, ["keep", "a"])
+    retried = FakeResponse(404, b"", {}, "DELETE")
+    retried.attempts = 2
+
+    def lost_answer(method, repository, parts, query):
+        if not tag_left:
+            del registry.repos[REPO]["tags"][parts[1]]  # the first attempt did it; its answer was lost
+        return retried
+
+    registry.answer = lost_answer
+    if outcome is RegistryError:
+        with pytest.raises(RegistryError) as failure:
+            delete_tag(registry, REPO, "a")
+        assert one_line(failure).endswith("it answered 404 after a retry, yet the tag is still there")
+        assert registry.repos[REPO]["tags"] == {"keep": shared, "a": shared}
+    else:
+        assert delete_tag(registry, REPO, "a") is True
+        assert registry.repos[REPO]["tags"] == {"keep": shared}
