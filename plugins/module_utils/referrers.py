@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl, urlsplit
 from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import DIGEST_RE, SHA256_DIGEST_RE
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_auth import parse_link_header
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
+    MAX_MANIFEST_BYTES,
     OCI_INDEX,
     Manifest,
     RegistryError,
@@ -228,6 +229,8 @@ def index_entries(data, where: str) -> List[dict]:
 
 
 def _json_body(content: bytes, where: str):
+    if len(content) > MAX_MANIFEST_BYTES:
+        raise RegistryError("%s is larger than %d MiB" % (where, MAX_MANIFEST_BYTES // (1024 * 1024)))
     try:
         return json.loads(content.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
