@@ -1,5 +1,7 @@
 # The two commands a new user needs: `make demo` and `make test`.
 .PHONY: demo test lint venv engine engines engines-down images sanity units integration testbed-up testbed-down bench clean
+# The venv scripts/bootstrap.sh makes (DOCKHAND_VENV moves it, as in scripts/lib.sh).
+PYTHON := $(or $(DOCKHAND_VENV),.venv)/bin/python
 
 demo:  ## run playbooks/demo.yml on the local Docker engine (sets up everything first)
 	scripts/demo.sh
@@ -27,10 +29,10 @@ images: engine
 	scripts/build_images.sh
 
 testbed-up: images
-	. .state/engine.env && .venv/bin/python tests/testbed/testbed.py up
+	. .state/engine.env && $(PYTHON) tests/testbed/testbed.py up
 
 testbed-down:
-	.venv/bin/python tests/testbed/testbed.py down
+	$(PYTHON) tests/testbed/testbed.py down
 
 sanity: venv
 	scripts/ansible-test.sh sanity --python 3.11 --requirements
@@ -42,7 +44,7 @@ integration: testbed-up
 	scripts/ansible-test.sh integration --python 3.11 --local
 
 bench: images
-	. .state/engine.env && .venv/bin/python benchmarks/run.py
+	. .state/engine.env && $(PYTHON) benchmarks/run.py
 
 clean:
 	rm -rf tests/output benchmarks/work
