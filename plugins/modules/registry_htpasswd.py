@@ -150,6 +150,9 @@ DEFAULT_MODE = "0600"
 BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 # bcrypt reads at most this many bytes of a password; bcrypt 5 refuses longer ones.
 BCRYPT_MAX_PASSWORD_BYTES = 72
+# Checking a symbolic mode needs a file's mode to start from; whether it parses does not depend on it,
+# so the check works before the file (or even its directory, in check mode) exists.
+REFERENCE_STAT = os.stat_result((stat.S_IFREG | 0o600, 0, 0, 1, 0, 0, 0, 0, 0, 0))
 
 
 class HtpasswdError(Exception):
@@ -216,7 +219,7 @@ def validate_users(users):
         seen.add(name)
 
 
-def check_file_attributes(file_args, reference_stat):
+def check_file_attributes(file_args):
     """Raise HtpasswdError when mode, owner or group could not be applied; run before any change."""
     mode = file_args.get("mode")
     if mode is not None and not isinstance(mode, int):
@@ -225,7 +228,7 @@ def check_file_attributes(file_args, reference_stat):
         except ValueError:
             try:
                 # The same parser set_mode_if_different uses, so what passes here passes there.
-                value = AnsibleModule._symbolic_mode_to_octal(reference_stat, mode)
+                value = AnsibleModule._symbolic_mode_to_octal(REFERENCE_STAT, mode)
             except ValueError as exc:
                 raise HtpasswdError("mode must be in octal or symbolic form, got %r (%s)" % (mode, exc))
         if value != stat.S_IMODE(value):
@@ -314,6 +317,8 @@ class HtpasswdManager:
 
     def write(self, content):
         directory = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(directory):
+            raise HtpasswdError("directory %s does not exist" % directory)
         fd, tmp_path = tempfile.mkstemp(prefix=".htpasswd.", dir=directory)
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -330,10 +335,7 @@ class HtpasswdManager:
         file_args = self.module.load_file_common_arguments(params)
         if file_args.get("mode") is None:
             file_args["mode"] = DEFAULT_MODE
-        directory = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(directory):
-            raise HtpasswdError("directory %s does not exist" % directory)
-        check_file_attributes(file_args, os.stat(directory))
+        check_file_attributes(file_args)
         old_text = self.read_existing()
         existing = parse_htpasswd(old_text or "")
         entries, added, updated, removed = plan_entries(existing, params["users"], params["exclusive"], params["rounds"])

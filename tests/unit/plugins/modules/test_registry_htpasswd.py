@@ -161,6 +161,20 @@ def test_module_check_mode_writes_nothing(monkeypatch, tmp_path):
     assert not os.path.exists(path)
 
 
+def test_module_check_mode_works_before_the_directory_exists(monkeypatch, tmp_path):
+    # The role's bcrypt check runs this way before it creates the config folder.
+    path = str(tmp_path / "missing" / "htpasswd")
+    ok, result = run_module(monkeypatch, dict(path=path, users=[], exclusive=False, _ansible_check_mode=True))
+    assert ok
+    assert not os.path.exists(str(tmp_path / "missing"))
+
+
+def test_module_fails_in_one_line_when_the_directory_is_missing(monkeypatch, tmp_path):
+    path = str(tmp_path / "missing" / "htpasswd")
+    ok, result = run_module(monkeypatch, dict(path=path, rounds=4, users=users(("a", "b"))))
+    assert not ok and "does not exist" in result["msg"]
+
+
 def test_module_fixes_mode_only(monkeypatch, tmp_path):
     path = tmp_path / "htpasswd"
     path.write_text("alice:%s\n" % make_hash("pw", 4))
