@@ -51,8 +51,8 @@ options:
     suboptions:
       name:
         description:
-          - User name. It must not be empty, contain a colon or line break, or start with C(#) or whitespace:
-            the registry would read such a line as a comment, skip it, or cut the name short.
+          - User name. It must not be empty, contain a colon or line break, or start with C(#) or whitespace,
+            because the registry would read such a line as a comment, skip it, or cut the name short.
         type: str
         required: true
       password:
