@@ -233,18 +233,13 @@ def check_file_attributes(file_args):
                 raise HtpasswdError("mode must be in octal or symbolic form, got %r (%s)" % (mode, exc))
         if value != stat.S_IMODE(value):
             raise HtpasswdError("invalid mode %r: only permission bits are allowed" % mode)
-    owner = file_args.get("owner")
-    if owner is not None and not owner.isdigit():
-        try:
-            pwd.getpwnam(owner)
-        except KeyError:
-            raise HtpasswdError("owner %r: no such user" % owner)
-    group = file_args.get("group")
-    if group is not None and not group.isdigit():
-        try:
-            grp.getgrnam(group)
-        except KeyError:
-            raise HtpasswdError("group %r: no such group" % group)
+    for option, find, kind in (("owner", pwd.getpwnam, "user"), ("group", grp.getgrnam, "group")):
+        value = file_args.get(option)
+        if value is not None and not str(value).isdigit():
+            try:
+                find(value)
+            except KeyError:
+                raise HtpasswdError("%s %r: no such %s" % (option, value, kind))
 
 
 def hash_matches(password, hashed):
