@@ -16,6 +16,8 @@ description:
   - An existing entry is kept as it is when its hash still matches the wanted password, so running the
     module again with the same users changes nothing, although bcrypt salts every hash differently.
   - The file is replaced atomically and created with mode V(0600) unless O(mode) says otherwise.
+  - Every user and the O(mode), O(owner) and O(group) are checked before the file is touched, so bad input
+    fails with one line and leaves the file as it was.
 author:
   - dockhand.registry contributors (@dockhand)
 requirements:
@@ -49,12 +51,14 @@ options:
     suboptions:
       name:
         description:
-          - User name. Must not contain a colon or line break.
+          - User name. It must not be empty, contain a colon or line break, or start with C(#) or whitespace,
+            because the registry would read such a line as a comment, skip it, or cut the name short.
         type: str
         required: true
       password:
         description:
           - Password of the user. Never logged.
+          - At most 72 bytes (UTF-8) and without line breaks; bcrypt uses no more than 72 bytes of a password.
         type: str
         required: true
   exclusive:
@@ -124,7 +128,10 @@ removed:
   sample: [olduser]
 """
 
+import grp
 import os
+import pwd
+import stat
 import tempfile
 import traceback
 
@@ -141,6 +148,11 @@ else:
 
 DEFAULT_MODE = "0600"
 BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
+# bcrypt reads at most this many bytes of a password; bcrypt 5 refuses longer ones.
+BCRYPT_MAX_PASSWORD_BYTES = 72
+# Checking a symbolic mode needs a file's mode to start from; whether it parses does not depend on it,
+# so the check works before the file (or even its directory, in check mode) exists.
+REFERENCE_STAT = os.stat_result((stat.S_IFREG | 0o600, 0, 0, 1, 0, 0, 0, 0, 0, 0))
 
 
 class HtpasswdError(Exception):
@@ -148,9 +160,13 @@ class HtpasswdError(Exception):
 
 
 def parse_htpasswd(text):
-    """Return a list of (name, hash) pairs in file order; lines without a colon are dropped."""
+    """Return a list of (name, hash) pairs in file order, read the way the registry reads the file.
+
+    Like distribution's htpasswd reader: lines end at "\n", are trimmed, and blank lines, comments
+    and lines without a colon are skipped.
+    """
     entries = []
-    for line in text.splitlines():
+    for line in text.split("\n"):
         line = line.strip()
         if not line or line.startswith("#") or ":" not in line:
             continue
@@ -163,17 +179,67 @@ def render_htpasswd(entries):
     return "".join("%s:%s\n" % (name, hashed) for name, hashed in entries)
 
 
+def name_problem(name):
+    """Why the htpasswd format cannot hold ``name``, or None."""
+    if not name:
+        return "it is empty"
+    if ":" in name:
+        return "it contains ':'"
+    if "\n" in name or "\r" in name:
+        return "it contains a line break"
+    if name.startswith("#"):
+        return "it starts with '#', so the line would be a comment"
+    if name[0].isspace():
+        return "it starts with whitespace, which the registry strips"
+    return None
+
+
+def password_problem(password):
+    """Why ``password`` cannot be hashed, or None; never repeats the password."""
+    if "\n" in password or "\r" in password:
+        return "it contains a line break"
+    size = len(to_bytes(password, errors="surrogate_or_strict"))
+    if size > BCRYPT_MAX_PASSWORD_BYTES:
+        return "it is %d bytes long and bcrypt takes at most %d" % (size, BCRYPT_MAX_PASSWORD_BYTES)
+    return None
+
+
 def validate_users(users):
     seen = set()
     for user in users:
         name = user["name"]
-        if not name or ":" in name or "\n" in name or "\r" in name:
-            raise HtpasswdError("invalid user name %r: it must be non-empty without ':' or line breaks" % name)
-        if "\n" in user["password"] or "\r" in user["password"]:
-            raise HtpasswdError("the password of user %r contains a line break" % name)
+        problem = name_problem(name)
+        if problem:
+            raise HtpasswdError("invalid user name %r: %s" % (name, problem))
+        problem = password_problem(user["password"])
+        if problem:
+            raise HtpasswdError("invalid password for user %r: %s" % (name, problem))
         if name in seen:
             raise HtpasswdError("user %r is listed twice" % name)
         seen.add(name)
+
+
+def check_file_attributes(file_args):
+    """Raise HtpasswdError when mode, owner or group could not be applied; run before any change."""
+    mode = file_args.get("mode")
+    if mode is not None and not isinstance(mode, int):
+        try:
+            value = int(mode, 8)
+        except ValueError:
+            try:
+                # The same parser set_mode_if_different uses, so what passes here passes there.
+                value = AnsibleModule._symbolic_mode_to_octal(REFERENCE_STAT, mode)
+            except ValueError as exc:
+                raise HtpasswdError("mode must be in octal or symbolic form, got %r (%s)" % (mode, exc))
+        if value != stat.S_IMODE(value):
+            raise HtpasswdError("invalid mode %r: only permission bits are allowed" % mode)
+    for option, find, kind in (("owner", pwd.getpwnam, "user"), ("group", grp.getgrnam, "group")):
+        value = file_args.get(option)
+        if value is not None and not str(value).isdigit():
+            try:
+                find(value)
+            except KeyError:
+                raise HtpasswdError("%s %r: no such %s" % (option, value, kind))
 
 
 def hash_matches(password, hashed):
@@ -261,6 +327,10 @@ class HtpasswdManager:
     def run(self):
         params = self.module.params
         validate_users(params["users"])
+        file_args = self.module.load_file_common_arguments(params)
+        if file_args.get("mode") is None:
+            file_args["mode"] = DEFAULT_MODE
+        check_file_attributes(file_args)
         old_text = self.read_existing()
         existing = parse_htpasswd(old_text or "")
         entries, added, updated, removed = plan_entries(existing, params["users"], params["exclusive"], params["rounds"])
@@ -279,9 +349,6 @@ class HtpasswdManager:
             if not self.module.check_mode:
                 self.write(new_text)
         if os.path.exists(self.path):
-            file_args = self.module.load_file_common_arguments(params)
-            if file_args.get("mode") is None:
-                file_args["mode"] = DEFAULT_MODE
             self.result["changed"] = self.module.set_fs_attributes_if_different(file_args, self.result["changed"])
         return self.result
 

@@ -84,10 +84,52 @@ def test_plan_not_exclusive_keeps_unlisted():
     assert removed == []
 
 
-@pytest.mark.parametrize("bad", ["", "a:b", "a\nb"])
-def test_validate_rejects_bad_names(bad):
-    with pytest.raises(HtpasswdError):
+def test_parse_splits_lines_only_at_newline_like_the_registry():
+    # Python's splitlines() would also split at these; the registry's reader does not.
+    text = "a\x85b:h1\nc\u2028d:h2\r\n"
+    assert parse_htpasswd(text) == [("a\x85b", "h1"), ("c\u2028d", "h2")]
+
+
+@pytest.mark.parametrize("bad, reason", [
+    ("", "empty"),
+    ("a:b", "':'"),
+    ("a\nb", "line break"),
+    ("a\rb", "line break"),
+    ("#admin", "comment"),
+    (" bob", "whitespace"),
+    ("\tbob", "whitespace"),
+])
+def test_validate_rejects_names_the_format_cannot_hold(bad, reason):
+    with pytest.raises(HtpasswdError, match=reason):
         validate_users(users((bad, "pw")))
+
+
+@pytest.mark.parametrize("name", ["a b", "bob ", "o'neil", "\u00e9l\u00e8ve", "user@example.com"])
+def test_names_the_registry_reads_back_are_accepted_and_round_trip(name):
+    validate_users(users((name, "pw")))
+    entries = [(name, make_hash("pw", 4))]
+    assert parse_htpasswd(render_htpasswd(entries)) == entries
+
+
+@pytest.mark.parametrize("password", ["a" * 73, "\u20ac" * 25, "x" * 100])
+def test_validate_rejects_passwords_over_72_bytes_without_repeating_them(password):
+    with pytest.raises(HtpasswdError) as info:
+        validate_users(users(("alice", password)))
+    message = str(info.value)
+    assert "72" in message and "alice" in message and password not in message
+
+
+def test_a_72_byte_password_is_hashed_and_verifies():
+    password = "\u20ac" * 24  # 72 bytes in UTF-8
+    validate_users(users(("alice", password)))
+    assert hash_matches(password, make_hash(password, 4))
+
+
+@pytest.mark.parametrize("password", ["two\nlines", "cr\rhere"])
+def test_validate_rejects_line_breaks_in_passwords_without_repeating_them(password):
+    with pytest.raises(HtpasswdError) as info:
+        validate_users(users(("alice", password)))
+    assert "line break" in str(info.value) and password not in str(info.value)
 
 
 def test_validate_rejects_duplicates():
@@ -119,6 +161,20 @@ def test_module_check_mode_writes_nothing(monkeypatch, tmp_path):
     assert not os.path.exists(path)
 
 
+def test_module_check_mode_works_before_the_directory_exists(monkeypatch, tmp_path):
+    # The role's bcrypt check runs this way before it creates the config folder.
+    path = str(tmp_path / "missing" / "htpasswd")
+    ok, result = run_module(monkeypatch, dict(path=path, users=[], exclusive=False, _ansible_check_mode=True))
+    assert ok
+    assert not os.path.exists(str(tmp_path / "missing"))
+
+
+def test_module_fails_in_one_line_when_the_directory_is_missing(monkeypatch, tmp_path):
+    path = str(tmp_path / "missing" / "htpasswd")
+    ok, result = run_module(monkeypatch, dict(path=path, rounds=4, users=users(("a", "b"))))
+    assert not ok and "does not exist" in result["msg"]
+
+
 def test_module_fixes_mode_only(monkeypatch, tmp_path):
     path = tmp_path / "htpasswd"
     path.write_text("alice:%s\n" % make_hash("pw", 4))
@@ -132,6 +188,49 @@ def test_module_fails_with_one_line_on_bad_name(monkeypatch, tmp_path):
     ok, result = run_module(monkeypatch, dict(path=str(tmp_path / "h"), users=users(("a:b", "pw"))))
     assert not ok
     assert "\n" not in result["msg"] and "a:b" in result["msg"]
+
+
+@pytest.mark.parametrize("attributes, words", [
+    (dict(mode="0999"), "octal or symbolic"),
+    (dict(mode="u=rwz"), "octal or symbolic"),
+    (dict(mode="07777777"), "only permission bits"),
+    (dict(owner="no-such-user-dockhand"), "no such user"),
+    (dict(group="no-such-group-dockhand"), "no such group"),
+])
+def test_module_rejects_bad_file_attributes_before_rewriting(monkeypatch, tmp_path, attributes, words):
+    path = tmp_path / "htpasswd"
+    before = "old:%s\n" % make_hash("pw", 4)
+    path.write_text(before)
+    # The users differ, so without the early check the file would be rewritten first.
+    ok, result = run_module(monkeypatch, dict(path=str(path), rounds=4, users=users(("alice", "pw")), **attributes))
+    assert not ok
+    assert words in result["msg"] and "\n" not in result["msg"]
+    assert path.read_text() == before
+    assert sorted(os.listdir(str(tmp_path))) == ["htpasswd"]
+
+
+def test_module_accepts_symbolic_mode(monkeypatch, tmp_path):
+    path = str(tmp_path / "htpasswd")
+    ok, result = run_module(monkeypatch, dict(path=path, rounds=4, users=users(("a", "b")), mode="u=rw,g=r,o="))
+    assert ok and result["changed"]
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+
+
+def test_module_says_in_one_line_that_a_password_is_too_long(monkeypatch, tmp_path):
+    path = tmp_path / "htpasswd"
+    password = "p" * 100
+    ok, result = run_module(monkeypatch, dict(path=str(path), rounds=4, users=users(("alice", password))))
+    assert not ok
+    assert "72" in result["msg"] and "\n" not in result["msg"] and password not in repr(result)
+    assert not path.exists()
+
+
+def test_module_without_bcrypt_says_so_in_one_line(monkeypatch, tmp_path):
+    monkeypatch.setattr(registry_htpasswd, "bcrypt", None)
+    ok, result = run_module(monkeypatch, dict(path=str(tmp_path / "h"), users=users(("a", "pw"))))
+    assert not ok
+    assert "bcrypt" in result["msg"] and "\n" not in result["msg"]
+    assert not (tmp_path / "h").exists()
 
 
 def test_module_result_and_diff_hold_no_password_or_hash(monkeypatch, tmp_path):
