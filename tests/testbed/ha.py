@@ -5,7 +5,8 @@
 
   ha.py up --dir D --redis-port P --redis-password-file F --balancer-port N --replica 127.0.0.1:A ...
             start redis-server (password from F, no persistence) and nginx (non-daemon, round robin over the
-            replicas); PIDs go to D/ha-pids.json
+            replicas) and, with --hook-port, a notification receiver appending every event envelope
+            to D/hook.jsonl; PIDs go to D/ha-pids.json
   ha.py down --dir D
             stop exactly those PIDs
 """
@@ -19,10 +20,14 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 START_TIMEOUT = 20
 STOP_TIMEOUT = 10
+# A receiver left behind by a killed test run stops by itself.
+RECEIVER_LIFETIME = 1200
 
 NGINX_CONFIG = """daemon off;
 worker_processes 1;
@@ -107,6 +112,10 @@ def up(args):
             handle.write(NGINX_CONFIG.format(dir=folder, servers=servers, port=args.balancer_port))
         start(folder, "nginx", [shutil.which("nginx") or "/usr/sbin/nginx", "-c", nginx_config, "-p", folder,
                                 "-e", os.path.join(folder, "nginx-error.log")], args.balancer_port, pids)
+        if args.hook_port:
+            start(folder, "receiver", [sys.executable, os.path.abspath(__file__), "receive", "--port",
+                                       str(args.hook_port), "--out", os.path.join(folder, "hook.jsonl")],
+                  args.hook_port, pids)
     finally:
         with open(pids_file, "w") as handle:
             json.dump(pids, handle)
@@ -147,6 +156,28 @@ def down(args):
     print("ha: stopped %s" % ", ".join(sorted(pids)))
 
 
+def receive(args):
+    """Serve POSTs on 127.0.0.1: each body (a notification envelope) becomes one line of --out."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            with open(args.out, "a") as handle:
+                handle.write(json.dumps(json.loads(body or b"{}")) + "\n")
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *dummy):
+            pass
+
+    server = HTTPServer(("127.0.0.1", args.port), Handler)
+    server.timeout = 0.5
+    deadline = time.monotonic() + RECEIVER_LIFETIME
+    while time.monotonic() < deadline:
+        server.handle_request()
+    server.server_close()
+
+
 def main():
     parser = argparse.ArgumentParser()
     commands = parser.add_subparsers(dest="command", required=True)
@@ -156,13 +187,14 @@ def main():
     start_parser.add_argument("--redis-password-file", required=True)
     start_parser.add_argument("--balancer-port", type=int, required=True)
     start_parser.add_argument("--replica", action="append", required=True, help="host:port of one replica")
+    start_parser.add_argument("--hook-port", type=int, default=0)
+    receive_parser = commands.add_parser("receive")
+    receive_parser.add_argument("--port", type=int, required=True)
+    receive_parser.add_argument("--out", required=True)
     stop_parser = commands.add_parser("down")
     stop_parser.add_argument("--dir", required=True)
     args = parser.parse_args()
-    if args.command == "up":
-        up(args)
-    else:
-        down(args)
+    {"up": up, "down": down, "receive": receive}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -145,7 +145,7 @@ def pull_check(args):
 def chunked_across(args):
     replicas = [args.first, args.second]
     session = requests.Session()
-    data = random.Random(args.seed).randbytes(3 * args.chunk_kib * 1024)
+    data = random.Random(args.seed).randbytes(4 * args.chunk_kib * 1024)
     chunk = args.chunk_kib * 1024
     base = "http://" + replicas[0]
     started = checked(session.post("%s/v2/%s/blobs/uploads/" % (base, args.repository), timeout=TIMEOUT), 202)
