@@ -12,6 +12,8 @@ command -v skopeo >/dev/null 2>&1 || need_packages+=(skopeo)
 command -v openssl >/dev/null 2>&1 || need_packages+=(openssl)
 command -v shellcheck >/dev/null 2>&1 || need_packages+=(shellcheck)
 [ -x /usr/bin/time ] || need_packages+=(time)
+command -v redis-server >/dev/null 2>&1 || need_packages+=(redis-server)
+[ -x /usr/sbin/nginx ] || need_packages+=(nginx)
 if [ ${#need_packages[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     log "installing Debian packages: ${need_packages[*]}"
