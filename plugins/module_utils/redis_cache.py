@@ -23,7 +23,7 @@ def split_address(address):
     """``host:port`` (or ``[v6]:port``, or a bare host) to ``(host, port)``."""
     address = address.strip()
     if address.startswith("["):
-        host, _, rest = address[1:].partition("]")
+        host, _bracket, rest = address[1:].partition("]")
         port = rest.lstrip(":")
     elif address.count(":") == 1:
         host, port = address.split(":")
