@@ -5,8 +5,8 @@
 
   ha.py up --dir D --redis-port P --redis-password-file F --balancer-port N --replica 127.0.0.1:A ...
             start redis-server (password from F, no persistence) and nginx (non-daemon, round robin over the
-            replicas) and, with --hook-port, a notification receiver appending every event envelope
-            to D/hook.jsonl; PIDs go to D/ha-pids.json
+            replicas) and, with --hook-port, the role target's webhook receiver writing D/hook.jsonl;
+            PIDs go to D/ha-pids.json
   ha.py down --dir D
             stop exactly those PIDs
 """
@@ -17,16 +17,17 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
+
+from testbed import REPO_ROOT, stop_pid
 
 START_TIMEOUT = 20
-STOP_TIMEOUT = 10
-# A receiver left behind by a killed test run stops by itself.
+# The role target's webhook receiver; one left behind by a killed test run stops by itself after its lifetime.
+RECEIVER = os.path.join(REPO_ROOT, "tests", "integration", "targets", "role_registry_server", "files",
+                        "webhook_listener.py")
 RECEIVER_LIFETIME = 1200
 
 NGINX_CONFIG = """daemon off;
@@ -113,34 +114,14 @@ def up(args):
         start(folder, "nginx", [shutil.which("nginx") or "/usr/sbin/nginx", "-c", nginx_config, "-p", folder,
                                 "-e", os.path.join(folder, "nginx-error.log")], args.balancer_port, pids)
         if args.hook_port:
-            start(folder, "receiver", [sys.executable, os.path.abspath(__file__), "receive", "--port",
-                                       str(args.hook_port), "--out", os.path.join(folder, "hook.jsonl")],
-                  args.hook_port, pids)
+            start(folder, "receiver", [sys.executable, RECEIVER, "--port", str(args.hook_port),
+                                       "--out", os.path.join(folder, "hook.jsonl"),
+                                       "--pidfile", os.path.join(folder, "receiver.pid"),
+                                       "--lifetime", str(RECEIVER_LIFETIME)], args.hook_port, pids)
     finally:
         with open(pids_file, "w") as handle:
             json.dump(pids, handle)
     print(json.dumps({"redis": "127.0.0.1:%d" % args.redis_port, "balancer": "127.0.0.1:%d" % args.balancer_port}))
-
-
-def stop_pid(pid):
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while time.monotonic() < deadline:
-        try:
-            finished, _status = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            finished = 0
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
-        if finished:
-            return
-        time.sleep(0.1)
-    os.kill(pid, signal.SIGKILL)
 
 
 def down(args):
@@ -156,28 +137,6 @@ def down(args):
     print("ha: stopped %s" % ", ".join(sorted(pids)))
 
 
-def receive(args):
-    """Serve POSTs on 127.0.0.1: each body (a notification envelope) becomes one line of --out."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            with open(args.out, "a") as handle:
-                handle.write(json.dumps(json.loads(body or b"{}")) + "\n")
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *dummy):
-            pass
-
-    server = HTTPServer(("127.0.0.1", args.port), Handler)
-    server.timeout = 0.5
-    deadline = time.monotonic() + RECEIVER_LIFETIME
-    while time.monotonic() < deadline:
-        server.handle_request()
-    server.server_close()
-
-
 def main():
     parser = argparse.ArgumentParser()
     commands = parser.add_subparsers(dest="command", required=True)
@@ -188,13 +147,10 @@ def main():
     start_parser.add_argument("--balancer-port", type=int, required=True)
     start_parser.add_argument("--replica", action="append", required=True, help="host:port of one replica")
     start_parser.add_argument("--hook-port", type=int, default=0)
-    receive_parser = commands.add_parser("receive")
-    receive_parser.add_argument("--port", type=int, required=True)
-    receive_parser.add_argument("--out", required=True)
     stop_parser = commands.add_parser("down")
     stop_parser.add_argument("--dir", required=True)
     args = parser.parse_args()
-    {"up": up, "down": down, "receive": receive}[args.command](args)
+    {"up": up, "down": down}[args.command](args)
 
 
 if __name__ == "__main__":

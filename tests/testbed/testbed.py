@@ -227,32 +227,36 @@ def up():
                                        if k.startswith("registry_") and "password" not in k))
 
 
+def stop_pid(pid, timeout=10):
+    """SIGTERM one process this test bed started, SIGKILL it after ``timeout`` seconds."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            finished, _status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            finished = 0
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+        if finished:
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+
+
 def down():
     if not os.path.exists(PIDS_FILE):
         print("testbed: nothing to stop")
         return
     with open(PIDS_FILE) as handle:
         pids = json.load(handle)
-    for name, pid in pids.items():
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            continue
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                finished, _status = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                finished = 0
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    break
-            if finished:
-                break
-            time.sleep(0.1)
-        else:
-            os.kill(pid, signal.SIGKILL)
+    for pid in pids.values():
+        stop_pid(pid)
     os.remove(PIDS_FILE)
     print("testbed down: stopped %s" % ", ".join(sorted(pids)))
 
