@@ -6,6 +6,7 @@
   ha.py up --dir D --redis-port P --redis-password-file F --balancer-port N --replica 127.0.0.1:A ...
             start redis-server (password from F, no persistence) and nginx (non-daemon, round robin over the
             replicas) and, with --hook-port, the role target's webhook receiver writing D/hook.jsonl;
+            with --moto-server and --moto-port, moto's server mode (an S3 emulator) as well;
             PIDs go to D/ha-pids.json
   ha.py down --dir D
             stop exactly those PIDs
@@ -118,6 +119,8 @@ def up(args):
                                        "--out", os.path.join(folder, "hook.jsonl"),
                                        "--pidfile", os.path.join(folder, "receiver.pid"),
                                        "--lifetime", str(RECEIVER_LIFETIME)], args.hook_port, pids)
+        if args.moto_server:
+            start(folder, "moto", [args.moto_server, "-H", "127.0.0.1", "-p", str(args.moto_port)], args.moto_port, pids)
     finally:
         with open(pids_file, "w") as handle:
             json.dump(pids, handle)
@@ -147,6 +150,8 @@ def main():
     start_parser.add_argument("--balancer-port", type=int, required=True)
     start_parser.add_argument("--replica", action="append", required=True, help="host:port of one replica")
     start_parser.add_argument("--hook-port", type=int, default=0)
+    start_parser.add_argument("--moto-server", default="", help="moto_server executable (S3 emulator)")
+    start_parser.add_argument("--moto-port", type=int, default=0)
     stop_parser = commands.add_parser("down")
     stop_parser.add_argument("--dir", required=True)
     args = parser.parse_args()

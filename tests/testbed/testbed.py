@@ -220,6 +220,9 @@ def up():
         testbed_tools=HERE,
         testbed_base_image=os.environ.get("DOCKHAND_BUSYBOX_IMAGE", "dockhand-test/busybox:latest"),
         testbed_registry_image=os.environ.get("DOCKHAND_REGISTRY_IMAGE", "dockhand-test/registry:2"),
+        # moto's server mode, an S3 emulator (tests/requirements-dev.txt); empty when not installed.
+        testbed_moto_server=os.environ.get("DOCKHAND_MOTO_SERVER")
+        or shutil.which("moto_server", path=os.path.dirname(sys.executable)) or "",
     )
     write(CONFIG_OUT, "# Written by tests/testbed/testbed.py up; do not commit.\n"
           + yaml.safe_dump(settings, sort_keys=True))
