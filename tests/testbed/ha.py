@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 
-from testbed import REPO_ROOT, stop_pid
+from testbed import REPO_ROOT, stop_recorded
 
 START_TIMEOUT = 20
 # The role target's webhook receiver; one left behind by a killed test run stops by itself after its lifetime.
@@ -128,16 +128,8 @@ def up(args):
 
 
 def down(args):
-    pids_file = os.path.join(os.path.abspath(args.dir), "ha-pids.json")
-    if not os.path.exists(pids_file):
-        print("ha: nothing to stop")
-        return
-    with open(pids_file) as handle:
-        pids = json.load(handle)
-    for pid in pids.values():
-        stop_pid(pid)
-    os.remove(pids_file)
-    print("ha: stopped %s" % ", ".join(sorted(pids)))
+    stopped = stop_recorded(os.path.join(os.path.abspath(args.dir), "ha-pids.json"))
+    print("ha: nothing to stop" if stopped is None else "ha: stopped %s" % ", ".join(stopped))
 
 
 def main():

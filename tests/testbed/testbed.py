@@ -252,16 +252,21 @@ def stop_pid(pid, timeout=10):
     os.kill(pid, signal.SIGKILL)
 
 
-def down():
-    if not os.path.exists(PIDS_FILE):
-        print("testbed: nothing to stop")
-        return
-    with open(PIDS_FILE) as handle:
+def stop_recorded(pids_file):
+    """Stop every process a PID file ({name: pid}) records, remove it; the names stopped, None without a file."""
+    if not os.path.exists(pids_file):
+        return None
+    with open(pids_file) as handle:
         pids = json.load(handle)
     for pid in pids.values():
         stop_pid(pid)
-    os.remove(PIDS_FILE)
-    print("testbed down: stopped %s" % ", ".join(sorted(pids)))
+    os.remove(pids_file)
+    return sorted(pids)
+
+
+def down():
+    stopped = stop_recorded(PIDS_FILE)
+    print("testbed: nothing to stop" if stopped is None else "testbed down: stopped %s" % ", ".join(stopped))
 
 
 if __name__ == "__main__":
