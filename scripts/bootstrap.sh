@@ -16,9 +16,19 @@ command -v shellcheck >/dev/null 2>&1 || need_packages+=(shellcheck)
 command -v debootstrap >/dev/null 2>&1 || need_packages+=(debootstrap)
 command -v ip >/dev/null 2>&1 || need_packages+=(iproute2)
 command -v nsenter >/dev/null 2>&1 || need_packages+=(util-linux)
+command -v redis-server >/dev/null 2>&1 || need_packages+=(redis-server)
+[ -x /usr/sbin/nginx ] || need_packages+=(nginx)
 if [ ${#need_packages[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     log "installing Debian packages: ${need_packages[*]}"
+    # redis-server and nginx are started by the tests on 127.0.0.1 only: keep apt from starting
+    # the system services (port 80, 6379 on every address) unless the machine already has a policy.
+    policy=/usr/sbin/policy-rc.d
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\n# written by dockhand.registry scripts/bootstrap.sh for one apt-get run\nexit 101\n' > "$policy"
+      chmod 755 "$policy"
+      trap 'rm -f "$policy"' EXIT
+    fi
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_packages[@]}" >/dev/null
   else

@@ -220,6 +220,9 @@ def up():
         testbed_tools=HERE,
         testbed_base_image=os.environ.get("DOCKHAND_BUSYBOX_IMAGE", "dockhand-test/busybox:latest"),
         testbed_registry_image=os.environ.get("DOCKHAND_REGISTRY_IMAGE", "dockhand-test/registry:2"),
+        # moto's server mode, an S3 emulator (tests/requirements-dev.txt); empty when not installed.
+        testbed_moto_server=os.environ.get("DOCKHAND_MOTO_SERVER")
+        or shutil.which("moto_server", path=os.path.dirname(sys.executable)) or "",
     )
     write(CONFIG_OUT, "# Written by tests/testbed/testbed.py up; do not commit.\n"
           + yaml.safe_dump(settings, sort_keys=True))
@@ -227,34 +230,43 @@ def up():
                                        if k.startswith("registry_") and "password" not in k))
 
 
-def down():
-    if not os.path.exists(PIDS_FILE):
-        print("testbed: nothing to stop")
+def stop_pid(pid, timeout=10):
+    """SIGTERM one process this test bed started, SIGKILL it after ``timeout`` seconds."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
         return
-    with open(PIDS_FILE) as handle:
-        pids = json.load(handle)
-    for name, pid in pids.items():
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            continue
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+            finished, _status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            finished = 0
             try:
-                finished, _status = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                finished = 0
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    break
-            if finished:
-                break
-            time.sleep(0.1)
-        else:
-            os.kill(pid, signal.SIGKILL)
-    os.remove(PIDS_FILE)
-    print("testbed down: stopped %s" % ", ".join(sorted(pids)))
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+        if finished:
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+
+
+def stop_recorded(pids_file):
+    """Stop every process a PID file ({name: pid}) records, remove it; the names stopped, None without a file."""
+    if not os.path.exists(pids_file):
+        return None
+    with open(pids_file) as handle:
+        pids = json.load(handle)
+    for pid in pids.values():
+        stop_pid(pid)
+    os.remove(pids_file)
+    return sorted(pids)
+
+
+def down():
+    stopped = stop_recorded(PIDS_FILE)
+    print("testbed: nothing to stop" if stopped is None else "testbed down: stopped %s" % ", ".join(stopped))
 
 
 if __name__ == "__main__":
