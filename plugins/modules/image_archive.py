@@ -292,11 +292,13 @@ from ansible_collections.dockhand.registry.plugins.module_utils.engine_client im
     connect_engine,
     container_export_digest,
     engine_argument_spec,
+    export_container,
+    import_archive,
     inspect_container,
-    inspect_image_or_none,
+    inspect_image,
+    load_archive,
     require_engine_libraries,
-    stream_get,
-    upload_file,
+    save_images,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
     ReferenceError,
@@ -476,7 +478,7 @@ class ImageArchiveManager:
         names = parse_names(self.params["names"])
         resolved = []
         for engine_name, tag in names:
-            image = inspect_image_or_none(self.client, engine_name)
+            image = inspect_image(self.client, engine_name)
             if image is None:
                 raise ArchiveTaskError("image %s not found in the engine" % engine_name)
             resolved.append((tag, image["Id"]))
@@ -504,10 +506,8 @@ class ImageArchiveManager:
             return
         engine_names = [image.id for image in desired if not image.tags]
         engine_names += [tag for image in desired for tag in image.tags]
-        # The SDK's public get_image() takes one name only; /images/get takes many.
-        chunks = stream_get(self.client, "save images", self.client._url("/images/get"),
-                            params={"names": engine_names})
-        sink, index, _committed = self._stream_to_file("save images", chunks, compression)
+        sink, index, _committed = self._stream_to_file(
+            "save images", save_images(self.client, engine_names), compression)
         if index is None:
             raise EngineError("save images: the engine's archive has no manifest.json or index.json")
         self.result["images"] = index.as_list()
@@ -522,10 +522,10 @@ class ImageArchiveManager:
         tag_targets = {}
         for image in images:
             for candidate in (image.id, image.manifest_digest):
-                if candidate and inspect_image_or_none(self.client, candidate) is not None:
+                if candidate and inspect_image(self.client, candidate) is not None:
                     present_ids.add(candidate)
             for tag in image.tags:
-                found = inspect_image_or_none(self.client, tag)
+                found = inspect_image(self.client, tag)
                 if found is not None:
                     tag_targets[tag] = found["Id"]
         return present_ids, tag_targets
@@ -549,8 +549,7 @@ class ImageArchiveManager:
             "the engine lacks %d of the archive's images or tags" % len(missing))
         if self.check_mode:
             return
-        upload_file(self.client, "load archive", self.client._url("/images/load"), self.path,
-                    params={"quiet": "1"})
+        load_archive(self.client, self.path)
         present_ids, tag_targets = self._engine_view(index.images)
         still_missing = images_to_load(index.images, present_ids, tag_targets)
         if still_missing:
@@ -564,7 +563,6 @@ class ImageArchiveManager:
         check_parent_directory(self.path)
         container = inspect_container(self.client, self.params["container"])
         self.result.update(container=container["Id"], compression=compression)
-        url = self.client._url("/containers/{0}/export", container["Id"])
 
         existing_digest = existing_compression = None
         if os.path.exists(self.path) and not self.params["force"]:
@@ -592,7 +590,7 @@ class ImageArchiveManager:
                                  sink.content_digest.hexdigest(), compression) is not None
 
         sink, _index, committed = self._stream_to_file(
-            "export container", stream_get(self.client, "export container", url), compression,
+            "export container", export_container(self.client, container["Id"]), compression,
             scan=False, keep=keep)
         self.diff["after"] = {"path": self.path, "sha256": sink.content_digest.hexdigest()}
         reason = decide_export(self.params["force"], existing_digest, existing_compression,
@@ -624,7 +622,7 @@ class ImageArchiveManager:
         self.result["sha256"] = archive_sha256
         labels = import_labels(archive_sha256, changes, self.params["comment"])
         name = "%s:%s" % (repository, tag)
-        existing = inspect_image_or_none(self.client, name)
+        existing = inspect_image(self.client, name)
         reason = decide_import(existing, labels, self.params["force"])
         self.diff["before"] = {"image": name, "id": existing["Id"] if existing else None}
         if reason is None:
@@ -636,12 +634,8 @@ class ImageArchiveManager:
             self.diff["after"] = {"image": name, "id": "(new image)"}
             return
         all_changes = [str(c) for c in changes] + ["LABEL %s=%s" % item for item in sorted(labels.items())]
-        params = {"fromSrc": "-", "repo": repository, "tag": tag, "changes": all_changes}
-        if self.params["comment"]:
-            params["message"] = self.params["comment"]
-        upload_file(self.client, "import archive", self.client._url("/images/create"), self.path,
-                    params=params, headers={"Content-Type": "application/tar"})
-        image = inspect_image_or_none(self.client, name)
+        import_archive(self.client, self.path, repository, tag, all_changes, self.params["comment"])
+        image = inspect_image(self.client, name)
         if image is None:
             raise EngineError("import archive: the engine did not create %s" % name)
         self.result["image"] = image

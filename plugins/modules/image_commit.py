@@ -224,12 +224,12 @@ from ansible_collections.dockhand.registry.plugins.module_utils.commit_changes i
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.engine_client import (
     EngineError,
+    commit_container,
     connect_engine,
     container_export_digest,
     engine_argument_spec,
-    engine_call,
     inspect_container,
-    inspect_image_or_none,
+    inspect_image,
     require_engine_libraries,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
@@ -364,7 +364,7 @@ class ImageCommitter:
             request_fingerprint(self.author, self.comment, self.changes),
             None,
         )
-        existing = inspect_image_or_none(self.client, self.name)
+        existing = inspect_image(self.client, self.name)
         reason = decide_commit(self.name, existing, wanted, self.force)
         # Reading the filesystem is the expensive part: a commit records it, a no-op
         # needs it to decide, but check mode can skip it once the answer is known.
@@ -381,15 +381,11 @@ class ImageCommitter:
             if self.module.check_mode:
                 after_id = "(new image, not committed in check mode)"
             else:
-                committed = engine_call(
-                    "commit container %s" % self.container, self.client.commit,
-                    container_id, repository=self.repository, tag=self.tag,
+                result["image"] = commit_container(
+                    self.client, container_id, self.repository, self.tag,
                     message=self.comment, author=self.author, pause=self.pause,
                     changes=commit_changes_with_labels(self.changes, wanted),
                     conf=commit_config(self.changes, container.get("Config")),
-                )
-                result["image"] = engine_call(
-                    "inspect the committed image", self.client.inspect_image, committed["Id"]
                 )
                 after_id = result["image"]["Id"]
         if self.module._diff:
