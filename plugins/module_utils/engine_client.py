@@ -422,6 +422,11 @@ def inspect_container(client, name):
         raise EngineNotFound("container %s does not exist (not found in the engine)" % name)
 
 
+def list_images(client):
+    """The engine's image summaries (``docker image ls --all``): Id, RepoTags, Created (seconds), ..."""
+    return engine_call("list images", client.images, all=True)
+
+
 def image_history(client, name):
     """The history entries of image ``name``, newest first (``docker image history``)."""
     return engine_call("read the history of image %s" % name, client.history, name)
