@@ -15,8 +15,14 @@ description:
   - Archives are streamed between the engine and the file; memory use does not grow with the size
     of an image.
   - Files are written to a temporary file next to O(path), flushed to disk, and renamed over O(path)
-    only when complete. On any failure (bad name, engine error, full disk, interruption) the file
+    only when complete. On any failure (bad name, engine error, full disk, SIGTERM) the file
     that was at O(path) before is untouched and no temporary file is left.
+  - A run killed with SIGKILL cannot remove its temporary file. Temporary files are therefore named
+    C(.<file name>.dockhand-tmp-<random>.tmp) next to O(path), and each run that writes holds a lock
+    (C(flock)) on its own. The next run for the same O(path) (outside check mode, also when it has
+    nothing to write) removes the files whose lock nobody holds, which are those of dead runs, and
+    never the file of a run that is still writing; it warns and returns them in RV(removed_temp_files).
+  - Bad O(mode), O(owner) or O(group) fail the task before anything is written or replaced.
   - B(state=saved) writes the images O(names) to O(path). It is a no-op when the archive at O(path)
     already holds exactly the requested images, each with exactly the requested tags (names given by
     ID or digest add no tag), and has the requested O(compression).
@@ -296,6 +302,12 @@ image:
   returned: when state is imported
   type: dict
   sample: {"Id": "sha256:0f3...", "RepoTags": ["myimage:0.0"]}
+removed_temp_files:
+  description: Temporary files of earlier, killed runs for the same O(path) that this run removed.
+  returned: when there were any
+  type: list
+  elements: str
+  sample: [/srv/archives/.myapp-1.0.tar.gz.dockhand-tmp-k2j4h1x8.tmp]
 reason:
   description: Why the task changed something (or would, in check mode); absent when nothing was needed.
   returned: when changed
@@ -321,10 +333,13 @@ from ansible_collections.dockhand.registry.plugins.module_utils.archive_index im
 from ansible_collections.dockhand.registry.plugins.module_utils.atomic_file import (
     AtomicFile,
     AtomicFileError,
+    WriteInterrupted,
     apply_file_attributes,
     check_parent_directory,
     file_sha256,
     remember_sha256,
+    remove_stale_temp_files,
+    validate_file_attributes,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.commit_changes import (
     ChangeError,
@@ -564,9 +579,20 @@ class ImageArchiveManager:
 
     # ---- saved
 
+    def _remove_stale_temp_files(self):
+        """Remove what runs killed while writing this archive left; a live run's file stays."""
+        if self.check_mode:
+            return
+        removed = remove_stale_temp_files(self.path)
+        if removed:
+            self.result["removed_temp_files"] = removed
+            self.module.warn("removed %d temporary file(s) left by an interrupted run: %s"
+                             % (len(removed), ", ".join(removed)))
+
     def _saved(self):
         compression = self.params["compression"]
         check_parent_directory(self.path)
+        self._remove_stale_temp_files()
         names = parse_names(self.params["names"])
         resolved = []
         for engine_name, tag in names:
@@ -715,6 +741,7 @@ class ImageArchiveManager:
     def _exported(self):
         compression = self.params["compression"]
         check_parent_directory(self.path)
+        self._remove_stale_temp_files()
         container = inspect_container(self.client, self.params["container"])
         self.result.update(container=container["Id"], compression=compression)
 
@@ -832,8 +859,11 @@ def main():
         module.fail_json(msg="names must list at least one image")
     error = None
     try:
+        # bad input fails before the engine is contacted or any file is touched
         if module.params["state"] == "saved":
-            parse_names(module.params["names"])  # bad names fail before the engine is contacted
+            parse_names(module.params["names"])
+        if module.params["state"] in ("saved", "exported"):
+            validate_file_attributes(module.params)
         client = connect_engine(module.params)
         result = ImageArchiveManager(module, client).run()
     except ArchiveError as exc:
@@ -842,6 +872,9 @@ def main():
             error = "%s: %s" % (module.params["path"], error)
     except (ArchiveTaskError, AtomicFileError, EngineError) as exc:
         error = " ".join(str(exc).split())
+    except WriteInterrupted as exc:
+        error = ("%s while writing %s; the file that was there is unchanged and the partial"
+                 " file was removed" % (exc, module.params["path"]))
     if error is not None:
         # outside the except block: these are expected failures, not tracebacks
         module.fail_json(msg=error)
