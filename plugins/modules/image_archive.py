@@ -52,14 +52,14 @@ description:
   - B(state=loaded) loads the archive at O(path) into the engine. It reads the archive's index first
     (cheaply, as above) and is a no-op when every image in it is present and every tag in it points at
     that image. The file is streamed to the engine as it is; the engine decompresses gzip archives
-    itself. Archives of every layout load into every store: the classic layout of Docker before 25
+    itself. Archives of every layout load into every store, that is the classic layout of Docker before 25
     (no C(index.json)), the OCI layout with C(manifest.json) of Docker 25+, and the containerd store's
     OCI layout without C(repositories).
   - B(When an archive image is present.) A graph-driver engine has it when it has an image whose ID is
     its configuration digest. The containerd image store has it when it has an image whose ID is the
     archive's manifest digest; for an archive without C(index.json) the store makes up a manifest of its
     own while loading, so there the image is recognised by what its configuration and C(docker image
-    inspect) both show: creation time (to the nanosecond), OS and architecture, layer diff IDs, and the
+    inspect) both show, namely its creation time (to the nanosecond), OS and architecture, layer diff IDs, and the
     container configuration (command, entry point, environment, labels, user, working directory, ports,
     volumes, stop signal, C(ONBUILD)). After the upload the same check runs again; an image the engine
     reports as loaded under all of its tags is taken as loaded.

@@ -41,7 +41,7 @@ description:
     filesystem does change.
   - Labels are inherited by images built C(FROM) a committed image, or committed from a container of
     it. So the image at O(repository):O(tag) must also be exactly one commit on top of the image the
-    container was created from: its layers are that image's layers plus at most one, and its history
+    container was created from, that is its layers are that image's layers plus at most one, and its history
     (C(docker image history)) is that image's history plus one entry. Otherwise the module commits.
     This reads only what every engine and image store shows (not the C(Container) field of
     C(docker image inspect), which Docker 25+ on the containerd store, and API 1.45 and later, leave
