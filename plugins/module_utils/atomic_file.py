@@ -123,18 +123,15 @@ def validate_file_attributes(params):
                     raise AtomicFileError("mode must be in octal or symbolic form: %r is neither" % (mode,))
         if value is not None and value != stat.S_IMODE(value):
             raise AtomicFileError("invalid mode %r: only permission bits are allowed" % (mode,))
-    owner = params.get("owner")
-    if owner is not None and not str(owner).isdigit():
-        try:
-            pwd.getpwnam(str(owner))
-        except KeyError:
-            raise AtomicFileError("chown failed: failed to look up user %s" % owner)
-    group = params.get("group")
-    if group is not None and not str(group).isdigit():
-        try:
-            grp.getgrnam(str(group))
-        except KeyError:
-            raise AtomicFileError("chgrp failed: failed to look up group %s" % group)
+    for name, look_up, failure in (
+        (params.get("owner"), pwd.getpwnam, "chown failed: failed to look up user %s"),
+        (params.get("group"), grp.getgrnam, "chgrp failed: failed to look up group %s"),
+    ):
+        if name is not None and not str(name).isdigit():  # numeric IDs need no entry
+            try:
+                look_up(str(name))
+            except KeyError:
+                raise AtomicFileError(failure % name)
 
 
 def _describe(exc):
