@@ -72,6 +72,6 @@ notes:
   - This collection talks to the engine with the Docker SDK for Python; community.docker's modules
     with the same option names can share the same C(module_defaults) values.
 requirements:
-  - Docker SDK for Python (C(docker)) 5.0.0 or newer on the managed node
+  - Docker SDK for Python (C(docker)) 7.1.0 or newer on the managed node (the version the tests run with)
   - C(requests) on the managed node
 """

@@ -4,9 +4,18 @@
 """Index of image archives (``docker save`` output) without reading layer data.
 
 Two layouts are understood: the classic docker-archive (``manifest.json`` and
-``repositories``) and the OCI image layout (``index.json`` and
-``blobs/sha256/``) that Docker 25+ writes. Archives are plain or
-gzip-compressed tar files.
+``repositories``, as Docker before 25 writes it) and the OCI image layout
+(``index.json`` and ``blobs/sha256/``), which Docker 25+ writes together with
+``manifest.json`` (and ``repositories`` on the graph-driver store, not on the
+containerd image store). Archives are plain or gzip-compressed tar files.
+
+Each image is known by its configuration digest (what a graph-driver engine
+calls its ID) and, when the archive has an ``index.json``, by the digest of
+its manifest or index there (what the containerd image store calls its ID).
+An engine with the containerd store gives an image loaded from an archive
+without ``index.json`` a manifest of its own, so such an image is recognised
+by ``configuration_fingerprint`` instead: its creation time, platform, layer
+diff IDs and container configuration, all of which its inspect data shows.
 
 How the index is found cheaply:
 
@@ -25,15 +34,19 @@ How the index is found cheaply:
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import json
 import os
 import posixpath
+import re
 import struct
+import time
 import zlib
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
+from ansible_collections.dockhand.registry.plugins.module_utils.commit_changes import sha256_of_json
 from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
     ReferenceError,
     parse_reference,
@@ -68,6 +81,15 @@ _INDEX_MEDIA_TYPES = (
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
 )
+# The classic layout keeps each image configuration at the top as <64 hex>.json.
+_CLASSIC_CONFIG_RE = re.compile(r"^[0-9a-f]{64}\.json$")
+_TIMESTAMP_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9})\d*)?(Z|[+-]\d\d:\d\d)$")
+# The parts of an image's container configuration that docker image inspect
+# shows alike on every store (see configuration_fingerprint).
+_FINGERPRINT_CONFIG_KEYS = (
+    "Cmd", "Entrypoint", "Env", "Labels", "User", "WorkingDir", "StopSignal", "OnBuild",
+)
+_FINGERPRINT_CONFIG_SETS = ("ExposedPorts", "Volumes")
 
 
 class ArchiveError(Exception):
@@ -80,14 +102,21 @@ class ArchiveTruncated(ArchiveError):
 
 @dataclass
 class ArchiveImage:
-    """One image in an archive: its ID (config digest) and its ``name:tag`` tags."""
+    """One image in an archive: its digests, its ``name:tag`` tags and its configuration's fingerprint."""
 
-    id: str
+    config_digest: str
     tags: List[str] = field(default_factory=list)
-    manifest_digest: Optional[str] = None
+    manifest_digest: Optional[str] = None  # the index.json descriptor's digest, when there is one
+    created: Optional[str] = None  # the configuration's creation time, as written there
+    fingerprint: Optional[str] = None  # see configuration_fingerprint
+
+    def digests(self):
+        """The IDs an engine may give this image: config digest (graph driver), manifest digest (containerd)."""
+        return {digest for digest in (self.config_digest, self.manifest_digest) if digest}
 
     def as_dict(self):
-        return {"id": self.id, "tags": sorted(self.tags)}
+        return {"config_digest": self.config_digest, "manifest_digest": self.manifest_digest,
+                "tags": sorted(self.tags)}
 
 
 @dataclass
@@ -118,6 +147,54 @@ def familiar_name(reference):
     if ref.digest and not ref.tag:
         return name + "@" + ref.digest
     return name + ":" + (ref.tag or "latest")
+
+
+def timestamp_ns(text):
+    """Nanoseconds since the epoch of an RFC 3339 time as engines write it, or None."""
+    match = _TIMESTAMP_RE.match(text or "")
+    if not match:
+        return None
+    seconds = calendar.timegm(time.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S"))
+    zone = match.group(3)
+    if zone != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        seconds -= sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
+    return seconds * 10 ** 9 + int((match.group(2) or "0").ljust(9, "0"))
+
+
+def configuration_fingerprint(created, os_name, architecture, diff_ids, container_config):
+    """Hash of what both an image configuration and the engine's inspect data of it show.
+
+    The creation time (to the nanosecond), platform, layer diff IDs and the
+    container configuration (command, environment, labels, ports, ...): an
+    image that agrees in all of them has the same configuration.
+    """
+    config = container_config if isinstance(container_config, dict) else {}
+    normalized = {key: config.get(key) or None for key in _FINGERPRINT_CONFIG_KEYS}
+    for key in _FINGERPRINT_CONFIG_SETS:
+        normalized[key] = sorted(config.get(key) or {}) or None
+    return sha256_of_json({
+        "created": timestamp_ns(created), "os": os_name or None, "architecture": architecture or None,
+        "diff_ids": list(diff_ids or []), "config": normalized,
+    })
+
+
+def inspect_fingerprint(image_inspect):
+    """configuration_fingerprint of an image as ``docker image inspect`` shows it."""
+    return configuration_fingerprint(
+        image_inspect.get("Created"), image_inspect.get("Os"), image_inspect.get("Architecture"),
+        (image_inspect.get("RootFS") or {}).get("Layers"), image_inspect.get("Config"),
+    )
+
+
+def _config_fingerprint(config_document):
+    if not isinstance(config_document, dict):
+        return None
+    rootfs = config_document.get("rootfs") if isinstance(config_document.get("rootfs"), dict) else {}
+    return configuration_fingerprint(
+        config_document.get("created"), config_document.get("os"), config_document.get("architecture"),
+        rootfs.get("diff_ids"), config_document.get("config"),
+    )
 
 
 # --------------------------------------------------------------------------- tar headers
@@ -204,10 +281,11 @@ def _normalize_member_name(name):
 
 
 def is_small_file_of_interest(name, size):
-    """Members worth keeping while streaming: the index files and small JSON blobs."""
+    """Members worth keeping while streaming: the index files, small JSON blobs and configs."""
     if name in INDEX_FILE_NAMES:
         return size <= MAX_INDEX_FILE_SIZE
-    return name.startswith("blobs/sha256/") and size <= MAX_SMALL_BLOB_SIZE
+    return (name.startswith("blobs/sha256/") or bool(_CLASSIC_CONFIG_RE.match(name))) \
+        and size <= MAX_SMALL_BLOB_SIZE
 
 
 class TarStreamScanner:
@@ -405,7 +483,19 @@ def _familiar_or_none(name):
         return None
 
 
-def _images_from_docker_manifest(manifest, repositories):
+def _config_details(read_member, member_name, digest):
+    """(created, fingerprint) of the image configuration stored as ``member_name``, or (None, None)."""
+    data = read_member(member_name)
+    if data is None:
+        return None, None  # not kept (too big for an index read): the image is known by digest only
+    if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+        raise ArchiveError("archive is corrupt: image configuration %s does not match its digest" % digest)
+    document = _load_json(data, member_name)
+    created = document.get("created") if isinstance(document, dict) else None
+    return (created if isinstance(created, str) else None), _config_fingerprint(document)
+
+
+def _images_from_docker_manifest(manifest, repositories, read_member):
     if not isinstance(manifest, list):
         raise ArchiveError("archive is corrupt: manifest.json is not a list")
     images: Dict[str, ArchiveImage] = {}
@@ -413,11 +503,16 @@ def _images_from_docker_manifest(manifest, repositories):
     for entry in manifest:
         if not isinstance(entry, dict) or not isinstance(entry.get("Config"), str):
             raise ArchiveError("archive is corrupt: manifest.json entry without Config")
-        config = posixpath.basename(entry["Config"])
+        config_member = _normalize_member_name(entry["Config"])
+        config = posixpath.basename(config_member)
         if config.endswith(".json"):
             config = config[:-len(".json")]
-        image_id = _hex_id(config, "config")
-        image = images.setdefault(image_id, ArchiveImage(id=image_id))
+        config_digest = _hex_id(config, "config")
+        image = images.get(config_digest)
+        if image is None:
+            created, fingerprint = _config_details(read_member, config_member, config_digest)
+            image = images[config_digest] = ArchiveImage(
+                config_digest=config_digest, created=created, fingerprint=fingerprint)
         for tag in entry.get("RepoTags") or []:
             familiar = _familiar_or_none(tag) if isinstance(tag, str) else None
             if familiar and familiar not in image.tags:
@@ -451,17 +546,24 @@ def _oci_tag(annotations):
 
 
 def _images_from_oci_index(index, read_blob):
+    """The images of index.json, one per descriptor digest (the containerd store's image ID)."""
     if not isinstance(index, dict) or not isinstance(index.get("manifests"), list):
         raise ArchiveError("archive is corrupt: index.json has no manifests list")
     images: Dict[str, ArchiveImage] = {}
     for descriptor in index["manifests"]:
         if not isinstance(descriptor, dict) or not isinstance(descriptor.get("digest"), str):
             raise ArchiveError("archive is corrupt: index.json descriptor without digest")
-        digest = descriptor["digest"]
-        config_digest = _oci_config_digest(descriptor, read_blob, depth=0)
-        if config_digest is None:
-            continue
-        image = images.setdefault(config_digest, ArchiveImage(id=config_digest, manifest_digest=digest))
+        digest = _hex_id(descriptor["digest"], "descriptor digest")
+        image = images.get(digest)
+        if image is None:
+            config_digest = _oci_config_digest(descriptor, read_blob, depth=0)
+            if config_digest is None:
+                continue
+            created, fingerprint = _config_details(
+                read_blob, "blobs/sha256/" + config_digest[len("sha256:"):], config_digest)
+            image = images[digest] = ArchiveImage(
+                config_digest=config_digest, manifest_digest=digest, created=created,
+                fingerprint=fingerprint)
         tag = _oci_tag(descriptor.get("annotations") or {})
         if tag and tag not in image.tags:
             image.tags.append(tag)
@@ -472,10 +574,14 @@ def _oci_config_digest(descriptor, read_blob, depth):
     if depth > 4:
         raise ArchiveError("archive is corrupt: index nesting too deep")
     digest = _hex_id(descriptor["digest"], "descriptor digest")
-    data = read_blob(digest)
+    data = read_blob("blobs/sha256/" + digest[len("sha256:"):])
     if data is None:
         return None  # another platform's manifest, not stored in this archive
+    if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+        raise ArchiveError("archive is corrupt: blob %s does not match its digest" % digest)
     document = _load_json(data, "blob " + digest)
+    if not isinstance(document, dict):
+        raise ArchiveError("archive is corrupt: blob %s is not a manifest or index" % digest)
     media_type = descriptor.get("mediaType") or document.get("mediaType")
     if media_type in _INDEX_MEDIA_TYPES or "manifests" in document:
         for child in document.get("manifests") or []:
@@ -494,33 +600,29 @@ def build_index(read_member: Callable[[str], Optional[bytes]], compression, sour
     """Build an ArchiveIndex from a function that returns a member's bytes (or None)."""
     manifest = read_member("manifest.json")
     index_json = read_member("index.json")
-
-    def read_blob(digest):
-        data = read_member("blobs/sha256/" + digest[len("sha256:"):])
-        if data is not None and "sha256:" + hashlib.sha256(data).hexdigest() != digest:
-            raise ArchiveError("archive is corrupt: blob %s does not match its digest" % digest)
-        return data
-
-    layout = "oci" if index_json is not None else "docker-archive"
-    if manifest is not None:
-        repositories = read_member("repositories")
-        images = _images_from_docker_manifest(
-            _load_json(manifest, "manifest.json"),
-            _load_json(repositories, "repositories") if repositories is not None else None,
-        )
-        if index_json is not None:
-            # Docker 25+ writes both; the OCI annotations may carry extra names.
-            for oci_image in _images_from_oci_index(_load_json(index_json, "index.json"), read_blob):
-                for image in images:
-                    if image.id == oci_image.id:
-                        image.manifest_digest = oci_image.manifest_digest
-                        image.tags.extend(t for t in oci_image.tags if t not in image.tags)
-    elif index_json is not None:
-        images = _images_from_oci_index(_load_json(index_json, "index.json"), read_blob)
-    else:
+    if manifest is None and index_json is None:
         raise ArchiveError(
             "not an image archive: neither manifest.json nor index.json found"
             " (a filesystem tar from export is loaded with state=imported)")
+    images = []
+    if index_json is not None:
+        images = _images_from_oci_index(_load_json(index_json, "index.json"), read_member)
+    if manifest is not None:
+        repositories = read_member("repositories")
+        classic_images = _images_from_docker_manifest(
+            _load_json(manifest, "manifest.json"),
+            _load_json(repositories, "repositories") if repositories is not None else None,
+            read_member,
+        )
+        for classic in classic_images:
+            # Docker 25+ writes both; manifest.json and repositories may carry more names.
+            same = [image for image in images if image.config_digest == classic.config_digest]
+            if len(same) == 1:
+                same[0].tags.extend(tag for tag in classic.tags if tag not in same[0].tags)
+            elif not same:
+                images.append(classic)
+            # with several manifests of one configuration, index.json's own names decide
+    layout = "oci" if index_json is not None else "docker-archive"
     return ArchiveIndex(images=images, layout=layout, compression=compression, source=source)
 
 
@@ -634,15 +736,19 @@ def _index_from_stream(pieces, compression, source):
     return index
 
 
-def read_archive_index(path):
-    """Read the image index of the archive at ``path`` (see the module docstring)."""
+def read_archive_index(path, use_footer=True):
+    """Read the image index of the archive at ``path`` (see the module docstring).
+
+    ``use_footer=False`` ignores a gzip footer (one written before the footer
+    held fingerprints, when one is needed) and reads the archive in full.
+    """
     try:
         with open(path, "rb") as fileobj:
             file_size = os.fstat(fileobj.fileno()).st_size
             if file_size == 0:
                 raise ArchiveError("archive is empty")
             if detect_compression(fileobj) == "gzip":
-                payload = read_gzip_footer(fileobj, file_size)
+                payload = read_gzip_footer(fileobj, file_size) if use_footer else None
                 if payload is not None and isinstance(payload.get("images"), list):
                     return _index_from_footer(payload)
                 fileobj.seek(0)
@@ -654,8 +760,8 @@ def read_archive_index(path):
                 if location is None:
                     return None
                 offset, size = location
-                if name.startswith("blobs/") and size > MAX_SMALL_BLOB_SIZE:
-                    return None
+                if name not in INDEX_FILE_NAMES and size > MAX_SMALL_BLOB_SIZE:
+                    return None  # a layer, or a blob too big to be a manifest or configuration
                 if size > MAX_INDEX_FILE_SIZE:
                     raise ArchiveError("archive member %s is too large to be an index" % name)
                 fileobj.seek(offset)
@@ -666,13 +772,21 @@ def read_archive_index(path):
         raise ArchiveError("cannot read archive %s: %s" % (path, exc.strerror or exc))
 
 
+def _footer_entry(image):
+    return {"id": image.config_digest, "manifest_digest": image.manifest_digest,
+            "tags": sorted(image.tags), "created": image.created, "fingerprint": image.fingerprint}
+
+
 def _index_from_footer(payload):
     images = []
     for entry in payload["images"]:
         if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
             raise ArchiveError("archive footer is malformed")
-        images.append(ArchiveImage(id=entry["id"], tags=list(entry.get("tags") or []),
-                                   manifest_digest=entry.get("manifest_digest")))
+        # footers written before created and fingerprint were recorded lack them
+        images.append(ArchiveImage(
+            config_digest=entry["id"], tags=list(entry.get("tags") or []),
+            manifest_digest=entry.get("manifest_digest"), created=entry.get("created"),
+            fingerprint=entry.get("fingerprint")))
     return ArchiveIndex(
         images=images, layout=payload.get("layout") or "docker-archive", compression="gzip",
         source="gzip-footer", content_sha256=payload.get("sha256"), content_size=payload.get("size"),
@@ -790,10 +904,7 @@ class ArchiveSink:
                 "size": self.content_size, "sha256": self.content_digest.hexdigest(),
             }
             if index is not None:
-                payload["images"] = [
-                    dict(image.as_dict(), manifest_digest=image.manifest_digest)
-                    for image in index.images
-                ]
+                payload["images"] = [_footer_entry(image) for image in index.images]
                 payload["layout"] = index.layout
             payload.update(footer_extra or {})
             footer = build_gzip_footer(payload)

@@ -8,13 +8,24 @@ file system, so the final ``rename`` is atomic), fsyncs it and renames it over
 the target only on ``commit()``. Leaving the ``with`` block any other way
 (exception, KeyboardInterrupt, SIGTERM) removes the temporary file, so the
 previous content of the target is untouched and nothing is left behind.
+
+A run killed with SIGKILL cannot clean up, so temporary files are findable:
+they are named ``.<target name>.dockhand-tmp-<random>.tmp``, and their writer
+holds an exclusive ``flock`` on them as long as it lives. The kernel drops
+that lock when the process dies, so ``remove_stale_temp_files`` removes
+exactly the files whose writer is gone, and never a live run's file.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import grp
 import hashlib
 import json
 import os
+import pwd
+import re
 import signal
 import stat
 import tempfile
@@ -24,6 +35,13 @@ DIGEST_XATTR = "user.dockhand.registry.sha256"
 READ_CHUNK_SIZE = 1024 * 1024
 # Written data is handed to the kernel for writeback in windows of this size.
 WRITEBACK_WINDOW = 32 * 1024 * 1024
+TEMP_MARKER = ".dockhand-tmp-"
+TEMP_SUFFIX = ".tmp"
+# A cleaner may remove a new temporary file between its creation and its lock
+# (see _create_locked_temp); that many fresh attempts are plenty.
+TEMP_CREATE_ATTEMPTS = 5
+# Ansible's grammar for symbolic modes (module_utils.basic), checked before anything is touched.
+_SYMBOLIC_MODE_RE = re.compile(r"^[ugoa]*([+=-][rwxXstugo]*)+$")
 
 
 class AtomicFileError(Exception):
@@ -36,6 +54,84 @@ class WriteInterrupted(BaseException):
 
 def _raise_interrupted(signum, frame):
     raise WriteInterrupted("interrupted by signal %d" % signum)
+
+
+def temp_prefix(path):
+    """The name every temporary file for ``path`` starts with (in the same directory)."""
+    return "." + os.path.basename(path) + TEMP_MARKER
+
+
+def _try_lock(fd):
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return False
+        raise
+    return True
+
+
+def remove_stale_temp_files(path):
+    """Remove the temporary files for ``path`` whose writer is gone; returns their paths.
+
+    A file is stale when nobody holds its lock. It is removed while this
+    process holds the lock, so a writer that locks it afterwards sees it gone
+    (see _create_locked_temp). Files that cannot be locked, or on a file
+    system without locks, are left alone.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    prefix = temp_prefix(path)
+    removed = []
+    try:
+        names = [name for name in os.listdir(directory)
+                 if name.startswith(prefix) and name.endswith(TEMP_SUFFIX)]
+    except OSError:
+        return removed
+    for name in sorted(names):
+        candidate = os.path.join(directory, name)
+        try:
+            fd = os.open(candidate, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue  # gone already, a symlink, or not ours to open
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode) and _try_lock(fd):
+                os.unlink(candidate)
+                removed.append(candidate)
+        except OSError:
+            pass  # no locks here, or it vanished: never guess
+        finally:
+            os.close(fd)
+    return removed
+
+
+def validate_file_attributes(params):
+    """Raise AtomicFileError for a ``mode``, ``owner`` or ``group`` that Ansible would refuse.
+
+    Runs before anything is written, so bad input changes nothing; the
+    messages are the ones Ansible gives when it applies the attributes.
+    """
+    mode = params.get("mode")
+    if mode is not None:
+        if isinstance(mode, int):
+            value = mode
+        else:
+            try:
+                value = int(str(mode), 8)
+            except ValueError:
+                value = None
+                if not all(_SYMBOLIC_MODE_RE.match(part) for part in str(mode).split(",")):
+                    raise AtomicFileError("mode must be in octal or symbolic form: %r is neither" % (mode,))
+        if value is not None and value != stat.S_IMODE(value):
+            raise AtomicFileError("invalid mode %r: only permission bits are allowed" % (mode,))
+    for name, look_up, failure in (
+        (params.get("owner"), pwd.getpwnam, "chown failed: failed to look up user %s"),
+        (params.get("group"), grp.getgrnam, "chgrp failed: failed to look up group %s"),
+    ):
+        if name is not None and not str(name).isdigit():  # numeric IDs need no entry
+            try:
+                look_up(str(name))
+            except KeyError:
+                raise AtomicFileError(failure % name)
 
 
 def _describe(exc):
@@ -61,18 +157,37 @@ class AtomicFile:
         self.temp_path = None
         self.committed = False
         self._file = None
+        self._lock_fd = None
         self._previous_handler = None
         self._written = 0
         self._writeback_started = 0
         self._writeback_done = 0
 
+    def _create_locked_temp(self):
+        """A new temporary file, locked; retried when a cleaner removed it before the lock."""
+        for _attempt in range(TEMP_CREATE_ATTEMPTS):
+            fd, temp_path = tempfile.mkstemp(
+                prefix=temp_prefix(self.path), suffix=TEMP_SUFFIX, dir=self.directory)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                if os.stat(temp_path).st_ino == os.fstat(fd).st_ino:
+                    return fd, temp_path
+            except FileNotFoundError:
+                pass  # removed as stale between mkstemp and flock: make another
+            except OSError:
+                return fd, temp_path  # no locks on this file system: nothing cleans it up either
+            os.close(fd)
+        raise OSError(errno.EAGAIN, "temporary files keep disappearing")
+
     def __enter__(self):
         try:
-            fd, self.temp_path = tempfile.mkstemp(
-                prefix="." + os.path.basename(self.path) + ".", suffix=".tmp", dir=self.directory)
+            fd, self.temp_path = self._create_locked_temp()
         except OSError as exc:
             raise AtomicFileError("cannot create a temporary file in %s: %s"
                                   % (self.directory, _describe(exc)))
+        # The lock lives on in a duplicate, so it is held until __exit__, also
+        # after commit() closed the file and while it is renamed.
+        self._lock_fd = os.dup(fd)
         self._file = os.fdopen(fd, "wb")
         if threading.current_thread() is threading.main_thread():
             # Ansible's task timeout and users stop modules with SIGTERM; turn it
@@ -158,6 +273,9 @@ class AtomicFile:
                 os.unlink(self.temp_path)
             except OSError:
                 pass
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
         return False
 
 

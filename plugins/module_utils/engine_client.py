@@ -1,22 +1,32 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) dockhand.registry contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Connection to the Docker engine through the Docker SDK for Python.
+"""The Docker Engine API, as the engine modules use it.
 
-Modules build their argument spec from ``engine_argument_spec()`` and get a
-low-level ``docker.APIClient`` from ``connect_engine()``. Every failure is
-raised as an ``EngineError`` with one readable line, which ``main()`` turns
-into ``fail_json``.
+Modules build their argument spec from ``engine_argument_spec()``, get a
+client from ``connect_engine()`` and then call only the named functions of
+this file (``inspect_image``, ``save_images``, ``load_archive``,
+``export_container``, ``import_archive``, ``commit_container``, ...), so a
+change of the Docker SDK touches this file alone. Every failure is raised as
+an ``EngineError`` with one readable line, which ``main()`` turns into
+``fail_json``.
+
+The raw requests that the SDK has no public method for are built in one
+marked section below ("Raw Engine API requests"); nothing else in the
+collection relies on the SDK's (or urllib3's) internals.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import http.client
+import json
 import os
 import queue
 import threading
 import traceback
+import urllib.parse
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
 
@@ -45,6 +55,11 @@ STREAM_BUFFER_SIZE = 1024 * 1024
 # Buffers the reader thread may fill ahead of the consumer (memory: depth x size).
 READ_AHEAD_DEPTH = 4
 UPLOAD_CHUNK_SIZE = 1024 * 1024
+# The engine's error bodies and progress messages are small JSON documents;
+# anything bigger is not one, and is not read into memory.
+MAX_ERROR_BODY = 64 * 1024
+MAX_PROGRESS_MESSAGE = 1024 * 1024
+CONTAINERD_SNAPSHOTTER_DRIVER_TYPE = "io.containerd.snapshotter.v1"
 
 
 class EngineError(Exception):
@@ -109,18 +124,48 @@ def _tls_config(params):
 
 
 def connect_engine(params):
-    """Return a connected ``docker.APIClient`` or raise EngineError."""
+    """Return a ``docker.APIClient`` that has answered a ping, or raise EngineError."""
     host = params.get("docker_host") or DEFAULT_DOCKER_HOST
+    timeout = params.get("timeout") or DEFAULT_TIMEOUT
     try:
         client = docker.APIClient(
             base_url=host,
             version=params.get("api_version") or "auto",
-            timeout=params.get("timeout") or DEFAULT_TIMEOUT,
+            timeout=timeout,
             tls=_tls_config(params),
         )
-    except DockerException as exc:
-        raise EngineError("cannot reach the Docker engine at %s: %s" % (host, one_line(exc)))
+        # "auto" has asked the engine for its version already; a fixed version has not,
+        # and a dead engine should fail here, with the same line, in both cases.
+        client.ping()
+    except (DockerException, OSError) as exc:
+        raise EngineError("cannot reach the Docker engine at %s: %s"
+                          % (host, describe_connection_error(exc, timeout)))
     return client
+
+
+def describe_connection_error(exc, timeout):
+    """Why the engine could not be reached, in words rather than the SDK's nested reprs."""
+    pending = [exc]
+    seen = set()
+    while pending and len(seen) < 32:
+        current = pending.pop(0)
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, TimeoutError) or "Timeout" in type(current).__name__:
+            return "no answer within %s seconds" % timeout
+        if isinstance(current, FileNotFoundError):
+            return "no such socket"
+        if isinstance(current, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(current, PermissionError):
+            return "permission denied"
+        if isinstance(current, APIError):
+            return one_line(current)
+        # requests and urllib3 wrap the OSError that says what happened
+        pending.extend(getattr(current, "args", ()))
+        pending.extend((getattr(current, "reason", None), current.__cause__, current.__context__))
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def one_line(exc):
@@ -143,14 +188,6 @@ def engine_call(what, func, *args, **kwargs):
         raise EngineError("%s: %s" % (what, one_line(exc)))
 
 
-def inspect_image_or_none(client, name):
-    """Inspect data of image ``name``, or None when the engine does not have it."""
-    try:
-        return engine_call("inspect image %s" % name, client.inspect_image, name)
-    except EngineNotFound:
-        return None
-
-
 def engine_stream(what, chunks):
     """Re-raise SDK and connection errors of a streaming response as EngineError."""
     try:
@@ -159,14 +196,6 @@ def engine_stream(what, chunks):
         raise EngineError("%s: %s" % (what, one_line(exc)))
     except (OSError, IOError, http.client.HTTPException) as exc:
         raise EngineError("%s: %s" % (what, one_line(exc) or type(exc).__name__))
-
-
-def _body_source(response):
-    # The SDK's iter_content yields each HTTP chunk (32 KiB from the engine) through
-    # several generator layers; http.client's readinto decodes the chunked body
-    # straight into a buffer instead.
-    source = getattr(response.raw, "_fp", None)
-    return source if isinstance(source, http.client.HTTPResponse) else response.raw
 
 
 def read_ahead(read_into, buffer_size=STREAM_BUFFER_SIZE, depth=READ_AHEAD_DEPTH, close=None):
@@ -224,25 +253,6 @@ def read_ahead(read_into, buffer_size=STREAM_BUFFER_SIZE, depth=READ_AHEAD_DEPTH
         thread.join(timeout=1)
 
 
-def _response_body(response, buffer_size):
-    return read_ahead(_body_source(response).readinto, buffer_size, close=response.close)
-
-
-def stream_get(client, what, url, params=None):
-    """GET ``url`` and yield its body as memoryviews of a few reused buffers (see read_ahead).
-
-    A view is only valid until the next one is requested. Connecting is bounded
-    by the client's timeout; reading is not, because the engine may think for a
-    long time before and between the parts of a big archive.
-    """
-    response = engine_call(what, client._get, url, params=params, stream=True,
-                           timeout=(client.timeout, None))
-    engine_call(what, client._raise_for_status, response)
-    # as the SDK does for its own streams: no read timeout once the body flows
-    client._disable_socket_timeout(client._get_raw_response_socket(response))
-    return engine_stream(what, _response_body(response, STREAM_BUFFER_SIZE))
-
-
 class FileBody:
     """A request body that streams the file at ``path`` with a known length.
 
@@ -283,26 +293,125 @@ def check_progress(what, messages):
     return seen
 
 
-def upload_file(client, what, url, path, params=None, headers=None):
-    """POST the file at ``path`` as a stream and consume the engine's progress messages."""
-    try:
-        body = FileBody(path)
-    except OSError as exc:
-        raise EngineError("%s: cannot read %s: %s" % (what, path, exc.strerror or exc))
-    response = engine_call(
-        what, client._post, url, data=body, params=params,
-        headers=headers, stream=True, timeout=(client.timeout, None),
-    )
-    engine_call(what, client._raise_for_status, response)
-    return check_progress(what, client._stream_helper(response, decode=True))
-
-
 def sha256_of_chunks(chunks):
     """``sha256:<hex>`` of a stream of byte chunks, read one chunk at a time."""
     digest = hashlib.sha256()
     for chunk in chunks:
         digest.update(chunk)
     return "sha256:" + digest.hexdigest()
+
+
+# --------------------------------------------------------------------------- Raw Engine API requests
+# The endpoints below have no public SDK method that streams (or that takes
+# several names), so they are sent here with the client's public requests
+# interface (``docker.APIClient`` is a ``requests.Session`` with ``base_url``
+# and ``api_version``). This section is the only code in the collection that
+# relies on anything private: ``_readinto_source`` reads urllib3's ``_fp``.
+
+
+def _api_url(client, path, *path_args):
+    """The versioned URL of ``path``; ``{0}``... are filled with the quoted ``path_args``."""
+    quoted = [urllib.parse.quote(arg, safe="/:") for arg in path_args]
+    return "%s/v%s%s" % (client.base_url, client.api_version, path.format(*quoted))
+
+
+def _error_message(response):
+    """The engine's explanation from an error response (JSON ``message`` or text), one line."""
+    try:
+        body = response.raw.read(MAX_ERROR_BODY) or b""
+    except (OSError, http.client.HTTPException):
+        body = b""
+    text = body.decode("utf-8", "replace")
+    try:
+        document = json.loads(text)
+    except ValueError:
+        document = None
+    if isinstance(document, dict) and isinstance(document.get("message"), str):
+        text = document["message"]
+    return " ".join(text.split()) or "HTTP %d %s" % (response.status_code, response.reason or "")
+
+
+def _request(client, what, method, url, **kwargs):
+    """Send one streaming request; raise EngineNotFound (404) or EngineError for an error answer.
+
+    Connecting is bounded by the client's timeout; reading is not, because the
+    engine may think for a long time before and between the parts of a big archive.
+    """
+    try:
+        response = client.request(method, url, stream=True, timeout=(client.timeout, None), **kwargs)
+    except OSError as exc:  # requests' exceptions are OSErrors
+        raise EngineError("%s: %s" % (what, describe_connection_error(exc, client.timeout)))
+    if response.status_code >= 400:
+        message = _error_message(response)
+        response.close()
+        error = EngineNotFound if response.status_code == 404 else EngineError
+        raise error("%s: %s" % (what, message))
+    return response
+
+
+def _readinto_source(response):
+    # requests' iter_content yields each HTTP chunk (32 KiB from the engine)
+    # through several generator layers, and urllib3's readinto copies once more;
+    # the http.client response under it decodes the chunked body straight into
+    # the caller's buffer. That response is urllib3's private ``_fp``: when it is
+    # not there, the public (slower) urllib3 readinto is used.
+    source = getattr(response.raw, "_fp", None)
+    if isinstance(source, http.client.HTTPResponse):
+        return source.readinto
+    return response.raw.readinto
+
+
+def _stream_body(client, what, url, params=None):
+    """GET ``url`` and yield its body as memoryviews of a few reused buffers (see read_ahead)."""
+    response = _request(client, what, "GET", url, params=params)
+    return engine_stream(what, read_ahead(_readinto_source(response), close=response.close))
+
+
+def _json_messages(what, response):
+    """The JSON objects of a progress stream (the engine separates them by CRLF, or not at all)."""
+    decoder = json.JSONDecoder()
+    text = codecs.getincrementaldecoder("utf-8")("replace")
+    buffered = ""
+    try:
+        for chunk in response.iter_content(chunk_size=64 * 1024):
+            buffered += text.decode(chunk)
+            while True:
+                buffered = buffered.lstrip()
+                if not buffered:
+                    break
+                try:
+                    message, end = decoder.raw_decode(buffered)
+                except ValueError:
+                    if len(buffered) > MAX_PROGRESS_MESSAGE:
+                        raise EngineError("%s: the engine's answer is not a JSON progress stream" % what)
+                    break
+                buffered = buffered[end:]
+                yield message
+    finally:
+        response.close()
+    if buffered.strip():
+        raise EngineError("%s: the engine's answer ends in the middle of a message" % what)
+
+
+def _upload(client, what, url, path, params=None, headers=None):
+    """POST the file at ``path`` as a stream; return the engine's progress messages."""
+    try:
+        body = FileBody(path)
+    except OSError as exc:
+        raise EngineError("%s: cannot read %s: %s" % (what, path, exc.strerror or exc))
+    response = _request(client, what, "POST", url, data=body, params=params, headers=headers)
+    return check_progress(what, _json_messages(what, response))
+
+
+# --------------------------------------------------------------------------- the named Engine API
+
+
+def inspect_image(client, name):
+    """Inspect data of image ``name`` (tag, ID or digest), or None when the engine has no such image."""
+    try:
+        return engine_call("inspect image %s" % name, client.inspect_image, name)
+    except EngineNotFound:
+        return None
 
 
 def inspect_container(client, name):
@@ -313,6 +422,68 @@ def inspect_container(client, name):
         raise EngineNotFound("container %s does not exist (not found in the engine)" % name)
 
 
+def list_images(client):
+    """The engine's image summaries (``docker image ls --all``): Id, RepoTags, Created (seconds), ..."""
+    return engine_call("list images", client.images, all=True)
+
+
+def image_history(client, name):
+    """The history entries of image ``name``, newest first (``docker image history``)."""
+    return engine_call("read the history of image %s" % name, client.history, name)
+
+
+def image_store(client):
+    """``containerd`` when the engine keeps images in the containerd image store, else ``graphdriver``."""
+    info = engine_call("read the engine's info", client.info)
+    for entry in info.get("DriverStatus") or []:
+        if isinstance(entry, list) and entry[:2] == ["driver-type", CONTAINERD_SNAPSHOTTER_DRIVER_TYPE]:
+            return "containerd"
+    return "graphdriver"
+
+
+def commit_container(client, container_id, repository, tag, **options):
+    """Commit the container (``docker commit``); returns the inspect data of the new image.
+
+    ``options`` are those of the SDK's ``commit``: message, author, pause, changes, conf.
+    """
+    what = "commit container %s" % container_id[:12]
+    committed = engine_call(what, client.commit, container_id, repository=repository, tag=tag, **options)
+    image = inspect_image(client, committed["Id"])
+    if image is None:
+        raise EngineError("%s: the engine reported image %s but does not have it" % (what, committed["Id"]))
+    return image
+
+
+def save_images(client, names):
+    """Stream the archive of ``names`` (references or IDs) as ``docker save`` writes it.
+
+    Yields memoryviews of a few reused buffers; a view is valid until the next
+    one is requested. The SDK's ``get_image`` takes one name only.
+    """
+    return _stream_body(client, "save images", _api_url(client, "/images/get"),
+                        params={"names": list(names)})
+
+
+def load_archive(client, path):
+    """Stream the image archive at ``path`` (plain or gzip) into the engine; returns its messages."""
+    return _upload(client, "load archive", _api_url(client, "/images/load"), path,
+                   params={"quiet": "1"})
+
+
+def export_container(client, container_id, what="export container"):
+    """Stream the container's filesystem tar (``docker export``), as ``save_images`` does."""
+    return _stream_body(client, what, _api_url(client, "/containers/{0}/export", container_id))
+
+
+def import_archive(client, path, repository, tag, changes, message=None):
+    """Create ``repository:tag`` from the filesystem tar at ``path`` (``docker import``)."""
+    params = {"fromSrc": "-", "repo": repository, "tag": tag, "changes": list(changes)}
+    if message:
+        params["message"] = message
+    return _upload(client, "import archive", _api_url(client, "/images/create"), path,
+                   params=params, headers={"Content-Type": "application/tar"})
+
+
 def container_export_digest(client, container_id, what):
     """``sha256:<hex>`` of the container's filesystem tar as the engine exports it."""
-    return sha256_of_chunks(stream_get(client, what, client._url("/containers/{0}/export", container_id)))
+    return sha256_of_chunks(export_container(client, container_id, what))

@@ -15,11 +15,28 @@ description:
   - Archives are streamed between the engine and the file; memory use does not grow with the size
     of an image.
   - Files are written to a temporary file next to O(path), flushed to disk, and renamed over O(path)
-    only when complete. On any failure (bad name, engine error, full disk, interruption) the file
+    only when complete. On any failure (bad name, engine error, full disk, SIGTERM) the file
     that was at O(path) before is untouched and no temporary file is left.
+  - A run killed with SIGKILL cannot remove its temporary file. Temporary files are therefore named
+    C(.<file name>.dockhand-tmp-<random>.tmp) next to O(path), and each run that writes holds a lock
+    (C(flock)) on its own. The next run for the same O(path) (outside check mode, also when it has
+    nothing to write) removes the files whose lock nobody holds, which are those of dead runs, and
+    never the file of a run that is still writing; it warns and returns them in RV(removed_temp_files).
+  - Bad O(mode), O(owner) or O(group) fail the task before anything is written or replaced.
   - B(state=saved) writes the images O(names) to O(path). It is a no-op when the archive at O(path)
-    already holds exactly the requested images, compared by image ID and by the set of tags of each
-    image, and has the requested O(compression).
+    already holds exactly the requested images, each with exactly the requested tags (names given by
+    ID or digest add no tag), and has the requested O(compression).
+  - B(What "the archive holds an image" means on each image store.) An image is the one with the
+    engine's own ID (RV(images[].id), what C(docker image inspect) shows as C(Id)).
+    With a graph driver (for example overlay2, the default before Docker 29), that ID is the digest of
+    the image configuration; the archive holds the image when its C(manifest.json) (or C(index.json))
+    lists an image with that configuration digest (RV(images[].config_digest)).
+    With the containerd image store (the default of fresh Docker 29 installs), the ID is the digest of
+    the manifest or index that the image points at; the archive holds the image when its C(index.json)
+    lists that digest (RV(images[].manifest_digest)). Another manifest of the same configuration (for
+    example with differently compressed layers) is another image there.
+    An archive written by this module before, or by C(docker save) of the same engine, is therefore a
+    no-op on every store; an archive written by an engine with the other kind of store is rewritten.
   - How that check stays cheap. For an uncompressed archive only the tar member headers and the
     small index files (C(manifest.json), C(repositories), C(index.json)) are read; the layer data is
     skipped with seeks. For a gzip archive written by this module, the file ends with a small empty
@@ -33,9 +50,19 @@ description:
     no-op run returns it without re-reading the file. Without that attribute (another file system,
     a copied file) the file is read once to compute it.
   - B(state=loaded) loads the archive at O(path) into the engine. It reads the archive's index first
-    (cheaply, as above) and is a no-op when every image in it is present with the same ID and every tag
-    in it points at that image. The file is streamed to the engine as it is; the engine decompresses
-    gzip archives itself.
+    (cheaply, as above) and is a no-op when every image in it is present and every tag in it points at
+    that image. The file is streamed to the engine as it is; the engine decompresses gzip archives
+    itself. Archives of every layout load into every store, that is the classic layout of Docker before 25
+    (no C(index.json)), the OCI layout with C(manifest.json) of Docker 25+, and the containerd store's
+    OCI layout without C(repositories).
+  - B(When an archive image is present.) A graph-driver engine has it when it has an image whose ID is
+    its configuration digest. The containerd image store has it when it has an image whose ID is the
+    archive's manifest digest; for an archive without C(index.json) the store makes up a manifest of its
+    own while loading, so there the image is recognised by what its configuration and C(docker image
+    inspect) both show, namely its creation time (to the nanosecond), OS and architecture, layer diff IDs, and the
+    container configuration (command, entry point, environment, labels, user, working directory, ports,
+    volumes, stop signal, C(ONBUILD)). After the upload the same check runs again; an image the engine
+    reports as loaded under all of its tags is taken as loaded.
   - B(state=exported) writes the filesystem of O(container) as a tar (C(docker export)).
     A re-run is a no-op when the export stream is byte for byte the tar already at O(path) (same SHA-256
     of the uncompressed tar) and the compression matches. The export is deterministic for an unchanged
@@ -224,20 +251,42 @@ images:
   elements: dict
   contains:
     id:
-      description: Image ID (C(sha256:...), the digest of the image configuration).
+      description:
+        - The engine's own ID of the image, as C(docker image inspect) shows it. With a graph driver it
+          equals RV(images[].config_digest), with the containerd image store RV(images[].manifest_digest).
+        - With O(state=loaded), V(null) for an image that is not loaded yet (check mode) when its ID
+          cannot be known before (the containerd store loading an archive without C(index.json)).
       type: str
       sample: sha256:bf2e6d1ed39062d15c7ba50d4c6074e49469495ed53a4c99b66cb49df021652c
+    config_digest:
+      description:
+        - Digest of the image configuration in the archive.
+        - V(null) in check mode when the archive would be written.
+      type: str
+      sample: sha256:bf2e6d1ed39062d15c7ba50d4c6074e49469495ed53a4c99b66cb49df021652c
+    manifest_digest:
+      description:
+        - Digest of the image's manifest or index in the archive's C(index.json); V(null) for an archive
+          without C(index.json) (Docker before 25), and in check mode when the archive would be written.
+      type: str
+      sample: sha256:5fe2e6352cfe9d399b66391f6d612610614e3d73ed813af21acae934fcb1a018
     tags:
       description: Tags of the image in the archive, in the engine's short form (C(busybox:latest)).
       type: list
       elements: str
       sample: [myapp:1.0]
 loaded:
-  description: The images that were loaded (or would be, in check mode); empty when nothing was needed.
+  description:
+    - The images that were loaded (or would be, in check mode), with the keys of RV(images); empty when
+      nothing was needed.
   returned: when state is loaded
   type: list
   elements: dict
-  sample: [{"id": "sha256:bf2e6d1ed39062d15c7ba50d4c6074e49469495ed53a4c99b66cb49df021652c", "tags": ["myapp:1.0"]}]
+  sample:
+    - id: sha256:bf2e6d1ed39062d15c7ba50d4c6074e49469495ed53a4c99b66cb49df021652c
+      config_digest: sha256:bf2e6d1ed39062d15c7ba50d4c6074e49469495ed53a4c99b66cb49df021652c
+      manifest_digest: null
+      tags: [myapp:1.0]
 container:
   description: Full ID of the exported container.
   returned: when state is exported
@@ -248,6 +297,12 @@ image:
   returned: when state is imported
   type: dict
   sample: {"Id": "sha256:0f3...", "RepoTags": ["myimage:0.0"]}
+removed_temp_files:
+  description: Temporary files of earlier, killed runs for the same O(path) that this run removed.
+  returned: when there were any
+  type: list
+  elements: str
+  sample: [/srv/archives/.myapp-1.0.tar.gz.dockhand-tmp-k2j4h1x8.tmp]
 reason:
   description: Why the task changed something (or would, in check mode); absent when nothing was needed.
   returned: when changed
@@ -261,21 +316,25 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dockhand.registry.plugins.module_utils.archive_index import (
     ArchiveError,
-    ArchiveImage,
     ArchiveSink,
     detect_compression,
     familiar_name,
+    inspect_fingerprint,
     read_archive_index,
     read_content_digest,
+    timestamp_ns,
     verify_tar_file,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.atomic_file import (
     AtomicFile,
     AtomicFileError,
+    WriteInterrupted,
     apply_file_attributes,
     check_parent_directory,
     file_sha256,
     remember_sha256,
+    remove_stale_temp_files,
+    validate_file_attributes,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.commit_changes import (
     ChangeError,
@@ -287,11 +346,15 @@ from ansible_collections.dockhand.registry.plugins.module_utils.engine_client im
     connect_engine,
     container_export_digest,
     engine_argument_spec,
+    export_container,
+    image_store,
+    import_archive,
     inspect_container,
-    inspect_image_or_none,
+    inspect_image,
+    list_images,
+    load_archive,
     require_engine_libraries,
-    stream_get,
-    upload_file,
+    save_images,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
     ReferenceError,
@@ -312,16 +375,36 @@ class ArchiveTaskError(Exception):
 # --------------------------------------------------------------------------- decide steps (pure)
 
 
-def image_set(images):
-    """{image ID: frozenset of tags}, merging entries for the same ID."""
+def engine_id_of(image, engine_ids):
+    """The ID among ``engine_ids`` that the engine gives archive image ``image``, or None.
+
+    A graph-driver engine calls an image by its configuration digest, the
+    containerd image store by the digest of its manifest or index.
+    """
+    for digest in (image.manifest_digest, image.config_digest):
+        if digest and digest in engine_ids:
+            return digest
+    return None
+
+
+def archive_view(images, engine_ids):
+    """{ID: frozenset of tags} of an archive's images, each named by the ID it has in the engine.
+
+    Images the engine does not know (by these IDs) keep their config digest,
+    so they never equal a requested image.
+    """
     merged = {}
     for image in images:
-        merged.setdefault(image.id, set()).update(image.tags)
-    return {image_id: frozenset(tags) for image_id, tags in merged.items()}
+        key = engine_id_of(image, engine_ids) or "unknown:" + image.config_digest
+        merged.setdefault(key, set()).update(image.tags)
+    return {key: frozenset(tags) for key, tags in merged.items()}
 
 
 def decide_save(desired, existing, existing_error, compression, force):
-    """Why the archive must be (re)written, or None when it already holds ``desired``."""
+    """Why the archive must be (re)written, or None when it already holds ``desired``.
+
+    ``desired`` maps each requested image's engine ID to its requested tags.
+    """
     if force:
         return "force is set"
     if existing_error:
@@ -330,23 +413,28 @@ def decide_save(desired, existing, existing_error, compression, force):
         return "the archive does not exist"
     if existing.compression != compression:
         return "the archive is compressed with %s, %s is requested" % (existing.compression, compression)
-    if image_set(existing.images) != image_set(desired):
+    if archive_view(existing.images, desired) != desired:
         return "the archive holds other images or tags"
     return None
 
 
-def images_to_load(images, present_ids, tag_targets, force=False):
-    """The archive images the engine lacks: missing ID, or a tag pointing elsewhere.
+def images_to_load(images, engine_ids, tag_targets, force=False):
+    """The archive images the engine lacks: no image of theirs, or a tag pointing elsewhere.
 
-    ``present_ids`` is the set of IDs the engine has; ``tag_targets`` maps a tag
-    to the ID it points at in the engine (absent when the tag does not exist).
+    ``engine_ids[i]`` is the engine's ID of ``images[i]`` (None when it has no
+    such image); ``tag_targets`` maps a tag to the ID it points at in the
+    engine (absent or None when the tag does not exist).
     """
     missing = []
-    for image in images:
-        ids = {image.id, image.manifest_digest} - {None}
-        if force or not ids & present_ids or any(tag_targets.get(tag) not in ids for tag in image.tags):
+    for image, engine_id in zip(images, engine_ids):
+        if force or engine_id is None or any(tag_targets.get(tag) != engine_id for tag in image.tags):
             missing.append(image)
     return missing
+
+
+def describe_image(image, engine_id):
+    """An archive image as the module returns it."""
+    return dict(image.as_dict(), id=engine_id)
 
 
 def decide_export(force, existing_digest, existing_compression, new_digest, compression):
@@ -385,13 +473,32 @@ def decide_import(existing_image, wanted_labels, force):
 
 
 def requested_images(resolved):
-    """Merge (tag or None, image ID) pairs into the ArchiveImage list docker save produces."""
+    """{engine ID: frozenset of tags} of (tag or None, engine ID) pairs, as docker save groups them."""
     by_id = {}
     for tag, image_id in resolved:
-        image = by_id.setdefault(image_id, ArchiveImage(id=image_id))
-        if tag and tag not in image.tags:
-            image.tags.append(tag)
-    return list(by_id.values())
+        tags = by_id.setdefault(image_id, set())
+        if tag:
+            tags.add(tag)
+    return {image_id: frozenset(tags) for image_id, tags in by_id.items()}
+
+
+def requested_list(desired):
+    """The requested images as the module returns them before the archive exists."""
+    return [{"id": image_id, "config_digest": None, "manifest_digest": None, "tags": sorted(tags)}
+            for image_id, tags in sorted(desired.items())]
+
+
+def loaded_message_names(messages):
+    """(tags, image IDs) that the engine's load messages report as loaded (``Loaded image: ...``)."""
+    tags, ids = [], []
+    for message in messages:
+        text = message.get("stream") if isinstance(message, dict) else None
+        for line in (text or "").splitlines():
+            if line.startswith("Loaded image ID: "):
+                ids.append(line[len("Loaded image ID: "):].strip())
+            elif line.startswith("Loaded image: "):
+                tags.append(line[len("Loaded image: "):].strip())
+    return tags, ids
 
 
 def parse_names(names):
@@ -420,6 +527,8 @@ class ImageArchiveManager:
         self.check_mode = module.check_mode
         self.diff = {"before": {}, "after": {}}
         self.result = {"changed": False, "path": self.path}
+        self._image_store = None
+        self._image_list = None
 
     def run(self):
         state = self.params["state"]
@@ -465,13 +574,24 @@ class ImageArchiveManager:
 
     # ---- saved
 
+    def _remove_stale_temp_files(self):
+        """Remove what runs killed while writing this archive left; a live run's file stays."""
+        if self.check_mode:
+            return
+        removed = remove_stale_temp_files(self.path)
+        if removed:
+            self.result["removed_temp_files"] = removed
+            self.module.warn("removed %d temporary file(s) left by an interrupted run: %s"
+                             % (len(removed), ", ".join(removed)))
+
     def _saved(self):
         compression = self.params["compression"]
         check_parent_directory(self.path)
+        self._remove_stale_temp_files()
         names = parse_names(self.params["names"])
         resolved = []
         for engine_name, tag in names:
-            image = inspect_image_or_none(self.client, engine_name)
+            image = inspect_image(self.client, engine_name)
             if image is None:
                 raise ArchiveTaskError("image %s not found in the engine" % engine_name)
             resolved.append((tag, image["Id"]))
@@ -484,59 +604,107 @@ class ImageArchiveManager:
             except ArchiveError as exc:
                 existing_error = str(exc)
         reason = decide_save(desired, existing, existing_error, compression, self.params["force"])
-        self.diff["before"] = {"path": self.path, "images": existing.as_list() if existing else []}
-        self.diff["after"] = {"path": self.path, "images": [i.as_dict() for i in desired]}
+        before = [describe_image(i, engine_id_of(i, desired)) for i in existing.images] if existing else []
+        self.diff["before"] = {"path": self.path, "images": before}
+        self.diff["after"] = {"path": self.path, "images": requested_list(desired)}
         self.result["compression"] = compression
 
         if reason is None:
-            self.result["images"] = existing.as_list()
+            self.result["images"] = before
+            self.diff["after"]["images"] = before
             self._finish_file(False, None)
             self.result["sha256"] = self._file_sha256()
             return
-        self.result["images"] = [i.as_dict() for i in desired]
+        self.result["images"] = requested_list(desired)
         if self.check_mode:
             self._finish_file(True, reason)
             return
-        engine_names = [image.id for image in desired if not image.tags]
-        engine_names += [tag for image in desired for tag in image.tags]
-        # The SDK's public get_image() takes one name only; /images/get takes many.
-        chunks = stream_get(self.client, "save images", self.client._url("/images/get"),
-                            params={"names": engine_names})
-        sink, index, _committed = self._stream_to_file("save images", chunks, compression)
+        engine_names = [image_id for image_id, tags in desired.items() if not tags]
+        engine_names += [tag for tags in desired.values() for tag in sorted(tags)]
+        sink, index, _committed = self._stream_to_file(
+            "save images", save_images(self.client, engine_names), compression)
         if index is None:
             raise EngineError("save images: the engine's archive has no manifest.json or index.json")
-        self.result["images"] = index.as_list()
-        self.diff["after"]["images"] = index.as_list()
+        self.result["images"] = [describe_image(i, engine_id_of(i, desired)) for i in index.images]
+        self.diff["after"]["images"] = self.result["images"]
         self.result["sha256"] = sink.sha256
         self._finish_file(True, reason)
 
     # ---- loaded
 
-    def _engine_view(self, images):
-        present_ids = set()
-        tag_targets = {}
+    def _store(self):
+        if self._image_store is None:
+            self._image_store = image_store(self.client)
+        return self._image_store
+
+    def _listed_ids_created_at(self, seconds):
+        if self._image_list is None:
+            self._image_list = list_images(self.client)
+        return [summary["Id"] for summary in self._image_list
+                if isinstance(summary, dict) and summary.get("Created") == seconds]
+
+    def _id_by_digest(self, image):
+        for digest in (image.manifest_digest, image.config_digest):
+            if digest:
+                found = inspect_image(self.client, digest)
+                if found is not None and found["Id"] == digest:
+                    return digest
+        return None
+
+    def _id_by_fingerprint(self, image, candidates, extra_ids):
+        """The containerd store's ID of an archive image it gave a manifest of its own."""
+        for found in candidates:
+            if found is not None and inspect_fingerprint(found) == image.fingerprint:
+                return found["Id"]
+        created = timestamp_ns(image.created)
+        image_ids = list(extra_ids)
+        if created is not None:
+            image_ids += self._listed_ids_created_at(created // 10 ** 9)
+        for image_id in dict.fromkeys(image_ids):
+            found = inspect_image(self.client, image_id)
+            if found is not None and inspect_fingerprint(found) == image.fingerprint:
+                return found["Id"]
+        return None
+
+    def _find_in_engine(self, images, loaded_ids=()):
+        """(engine ID or None for each image, {tag: engine ID or None}); see the DOCUMENTATION."""
+        tag_images = {}
         for image in images:
-            for candidate in (image.id, image.manifest_digest):
-                if candidate and inspect_image_or_none(self.client, candidate) is not None:
-                    present_ids.add(candidate)
             for tag in image.tags:
-                found = inspect_image_or_none(self.client, tag)
-                if found is not None:
-                    tag_targets[tag] = found["Id"]
-        return present_ids, tag_targets
+                if tag not in tag_images:
+                    tag_images[tag] = inspect_image(self.client, tag)
+        tag_targets = {tag: found["Id"] if found else None for tag, found in tag_images.items()}
+        engine_ids = []
+        for image in images:
+            engine_id = engine_id_of(image, set(tag_targets.values())) or self._id_by_digest(image)
+            if engine_id is None and image.fingerprint and self._store() == "containerd":
+                engine_id = self._id_by_fingerprint(
+                    image, [tag_images[tag] for tag in image.tags], loaded_ids)
+            engine_ids.append(engine_id)
+        return engine_ids, tag_targets
+
+    def _predicted_id(self, image):
+        """The ID a load would give the image, when it can be known before."""
+        return image.manifest_digest if self._store() == "containerd" else image.config_digest
 
     def _loaded(self):
         if not os.path.isfile(self.path):
             raise ArchiveTaskError("archive %s does not exist" % self.path)
         index = read_archive_index(self.path)
-        present_ids, tag_targets = self._engine_view(index.images)
-        missing = images_to_load(index.images, present_ids, tag_targets, self.params["force"])
-        self.result.update(images=index.as_list(), loaded=[i.as_dict() for i in missing],
-                           compression=index.compression)
-        self.diff["before"] = {"images": sorted(
-            ({"id": i, "tags": sorted(t for t, target in tag_targets.items() if target == i)}
-             for i in present_ids), key=lambda d: d["id"])}
-        self.diff["after"] = {"images": index.as_list()}
+        engine_ids, tag_targets = self._find_in_engine(index.images)
+        if (None in engine_ids and index.source == "gzip-footer" and self._store() == "containerd"
+                and any(image.fingerprint is None for image in index.images)):
+            # written before the footer recorded fingerprints: read the index itself once
+            index = read_archive_index(self.path, use_footer=False)
+            engine_ids, tag_targets = self._find_in_engine(index.images)
+        missing = images_to_load(index.images, engine_ids, tag_targets, self.params["force"])
+        described = [describe_image(image, engine_id or self._predicted_id(image))
+                     for image, engine_id in zip(index.images, engine_ids)]
+        self.result.update(images=described, compression=index.compression,
+                           loaded=[entry for entry, image in zip(described, index.images) if any(image is m for m in missing)])
+        self.diff["before"] = {"images": [
+            entry for entry, engine_id in zip(described, engine_ids) if engine_id is not None]}
+        self.diff["after"] = {"images": described}
         if not missing:
             return
         self.result["changed"] = True
@@ -544,22 +712,33 @@ class ImageArchiveManager:
             "the engine lacks %d of the archive's images or tags" % len(missing))
         if self.check_mode:
             return
-        upload_file(self.client, "load archive", self.client._url("/images/load"), self.path,
-                    params={"quiet": "1"})
-        present_ids, tag_targets = self._engine_view(index.images)
-        still_missing = images_to_load(index.images, present_ids, tag_targets)
+        loaded_tags, loaded_ids = loaded_message_names(load_archive(self.client, self.path))
+        self._image_list = None
+        engine_ids, tag_targets = self._find_in_engine(index.images, loaded_ids)
+        for position, image in enumerate(index.images):
+            reported = {tag_targets.get(tag) for tag in image.tags}
+            if engine_ids[position] is None and image.tags and set(image.tags) <= set(loaded_tags) \
+                    and len(reported) == 1 and None not in reported:
+                # the engine says it loaded every tag of the image, and they agree
+                engine_ids[position] = reported.pop()
+        still_missing = images_to_load(index.images, engine_ids, tag_targets)
         if still_missing:
-            raise EngineError("load archive: the engine did not load %s"
-                              % ", ".join(i.id for i in still_missing))
+            raise EngineError("load archive: the engine did not load %s" % ", ".join(
+                "%s (%s)" % (" ".join(sorted(image.tags)) or "untagged", image.config_digest)
+                for image in still_missing))
+        described = [describe_image(image, engine_id) for image, engine_id in zip(index.images, engine_ids)]
+        self.result["images"] = described
+        self.result["loaded"] = [entry for entry, image in zip(described, index.images) if any(image is m for m in missing)]
+        self.diff["after"] = {"images": described}
 
     # ---- exported
 
     def _exported(self):
         compression = self.params["compression"]
         check_parent_directory(self.path)
+        self._remove_stale_temp_files()
         container = inspect_container(self.client, self.params["container"])
         self.result.update(container=container["Id"], compression=compression)
-        url = self.client._url("/containers/{0}/export", container["Id"])
 
         existing_digest = existing_compression = None
         if os.path.exists(self.path) and not self.params["force"]:
@@ -587,7 +766,7 @@ class ImageArchiveManager:
                                  sink.content_digest.hexdigest(), compression) is not None
 
         sink, _index, committed = self._stream_to_file(
-            "export container", stream_get(self.client, "export container", url), compression,
+            "export container", export_container(self.client, container["Id"]), compression,
             scan=False, keep=keep)
         self.diff["after"] = {"path": self.path, "sha256": sink.content_digest.hexdigest()}
         reason = decide_export(self.params["force"], existing_digest, existing_compression,
@@ -619,7 +798,7 @@ class ImageArchiveManager:
         self.result["sha256"] = archive_sha256
         labels = import_labels(archive_sha256, changes, self.params["comment"])
         name = "%s:%s" % (repository, tag)
-        existing = inspect_image_or_none(self.client, name)
+        existing = inspect_image(self.client, name)
         reason = decide_import(existing, labels, self.params["force"])
         self.diff["before"] = {"image": name, "id": existing["Id"] if existing else None}
         if reason is None:
@@ -631,12 +810,8 @@ class ImageArchiveManager:
             self.diff["after"] = {"image": name, "id": "(new image)"}
             return
         all_changes = [str(c) for c in changes] + ["LABEL %s=%s" % item for item in sorted(labels.items())]
-        params = {"fromSrc": "-", "repo": repository, "tag": tag, "changes": all_changes}
-        if self.params["comment"]:
-            params["message"] = self.params["comment"]
-        upload_file(self.client, "import archive", self.client._url("/images/create"), self.path,
-                    params=params, headers={"Content-Type": "application/tar"})
-        image = inspect_image_or_none(self.client, name)
+        import_archive(self.client, self.path, repository, tag, all_changes, self.params["comment"])
+        image = inspect_image(self.client, name)
         if image is None:
             raise EngineError("import archive: the engine did not create %s" % name)
         self.result["image"] = image
@@ -679,8 +854,11 @@ def main():
         module.fail_json(msg="names must list at least one image")
     error = None
     try:
+        # bad input fails before the engine is contacted or any file is touched
         if module.params["state"] == "saved":
-            parse_names(module.params["names"])  # bad names fail before the engine is contacted
+            parse_names(module.params["names"])
+        if module.params["state"] in ("saved", "exported"):
+            validate_file_attributes(module.params)
         client = connect_engine(module.params)
         result = ImageArchiveManager(module, client).run()
     except ArchiveError as exc:
@@ -689,6 +867,9 @@ def main():
             error = "%s: %s" % (module.params["path"], error)
     except (ArchiveTaskError, AtomicFileError, EngineError) as exc:
         error = " ".join(str(exc).split())
+    except WriteInterrupted as exc:
+        error = ("%s while writing %s; the file that was there is unchanged and the partial"
+                 " file was removed" % (exc, module.params["path"]))
     if error is not None:
         # outside the except block: these are expected failures, not tracebacks
         module.fail_json(msg=error)

@@ -39,10 +39,14 @@ description:
     wrongly skipped one, unless its files change back to exactly the fingerprinted state). A
     running container that keeps writing files gets a new image on every run, because its
     filesystem does change.
-  - Labels are inherited by images built C(FROM) a committed image. If such an image is tagged
-    O(repository):O(tag), engines that still report an image's source container (C(Container) in
-    C(docker image inspect), which older engines such as Docker 20.10 fill in) reveal it and the
-    module commits; on engines that leave it empty that image is taken for the committed one.
+  - Labels are inherited by images built C(FROM) a committed image, or committed from a container of
+    it. So the image at O(repository):O(tag) must also be exactly one commit on top of the image the
+    container was created from, that is its layers are that image's layers plus at most one, and its history
+    (C(docker image history)) is that image's history plus one entry. Otherwise the module commits.
+    This reads only what every engine and image store shows (not the C(Container) field of
+    C(docker image inspect), which Docker 25+ on the containerd store, and API 1.45 and later, leave
+    out). If the image the container was created from no longer exists, this cannot be confirmed,
+    and the module commits.
   - The image that held O(repository):O(tag) before a commit keeps existing, untagged unless it
     has other tags, as with C(docker commit). Remove it with C(docker image prune) or
     M(community.docker.docker_image_remove) when no longer needed.
@@ -219,12 +223,13 @@ from ansible_collections.dockhand.registry.plugins.module_utils.commit_changes i
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.engine_client import (
     EngineError,
+    commit_container,
     connect_engine,
     container_export_digest,
     engine_argument_spec,
-    engine_call,
+    image_history,
     inspect_container,
-    inspect_image_or_none,
+    inspect_image,
     require_engine_libraries,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
@@ -273,12 +278,33 @@ def image_labels(image_inspect):
     return config.get("Labels") or {}
 
 
-def decide_commit(name, existing_image, wanted, force):
+def lineage_problem(name, existing_image, existing_history, base_image, base_history):
+    """Why the image at ``name`` is not one commit on top of ``base_image``, or None.
+
+    ``base_image`` is the inspect data of the image the container was created
+    from (None when it is gone); the histories are ``docker image history`` lists.
+    """
+    if base_image is None:
+        return ("the image the container was created from no longer exists, so %s cannot be"
+                " confirmed as committed from it" % name)
+    base_layers = (base_image.get("RootFS") or {}).get("Layers") or []
+    layers = (existing_image.get("RootFS") or {}).get("Layers") or []
+    one_layer_more = layers[:len(base_layers)] == base_layers and len(layers) - len(base_layers) in (0, 1)
+    if not one_layer_more or len(existing_history or []) != len(base_history or []) + 1:
+        # Images built FROM a committed image, or committed from a container of
+        # it, inherit its labels but are more than one commit on top of the base.
+        return ("%s inherited its fingerprint labels: it is not one commit on top of the image"
+                " the container was created from" % name)
+    return None
+
+
+def decide_commit(name, existing_image, wanted, force, lineage=None):
     """Return why a commit is needed, or None when the image at ``name`` is up to date.
 
     ``existing_image`` is the inspect data of the image now at ``name`` (or None),
-    ``wanted`` the fingerprint labels computed for this run. A None filesystem
-    fingerprint means "not read yet": everything else is decided without it.
+    ``wanted`` the fingerprint labels computed for this run, ``lineage`` what
+    ``lineage_problem`` found. A None filesystem fingerprint means "not read
+    yet": everything else is decided without it.
     """
     if force:
         return "force is set"
@@ -289,11 +315,8 @@ def decide_commit(name, existing_image, wanted, force):
         return "%s was not committed by dockhand.registry.image_commit" % name
     if labels[LABEL_CONTAINER] != wanted[LABEL_CONTAINER]:
         return "%s was committed from another container (%s)" % (name, labels[LABEL_CONTAINER][:12])
-    made_from = existing_image.get("Container")
-    if made_from and made_from != wanted[LABEL_CONTAINER]:
-        # Images built FROM a committed image inherit its labels; engines that
-        # still report the source container tell them apart.
-        return "%s inherited its fingerprint labels but was made from container %s" % (name, made_from[:12])
+    if lineage:
+        return lineage
     if labels[LABEL_CONFIG] != wanted[LABEL_CONFIG]:
         return "the container's configuration changed since %s was committed" % name
     if labels[LABEL_REQUEST] != wanted[LABEL_REQUEST]:
@@ -350,6 +373,13 @@ class ImageCommitter:
         return container_export_digest(
             self.client, container_id, "read the filesystem of container %s" % self.container)
 
+    def _lineage(self, existing, container):
+        base = inspect_image(self.client, container["Image"]) if container.get("Image") else None
+        if base is None:
+            return lineage_problem(self.name, existing, None, None, None)
+        return lineage_problem(self.name, existing, image_history(self.client, existing["Id"]),
+                               base, image_history(self.client, base["Id"]))
+
     def run(self):
         container = inspect_container(self.client, self.container)
         container_id = container["Id"]
@@ -359,13 +389,16 @@ class ImageCommitter:
             request_fingerprint(self.author, self.comment, self.changes),
             None,
         )
-        existing = inspect_image_or_none(self.client, self.name)
-        reason = decide_commit(self.name, existing, wanted, self.force)
+        existing = inspect_image(self.client, self.name)
+        lineage = None
+        if not self.force and image_labels(existing).get(LABEL_CONTAINER) == container_id:
+            lineage = self._lineage(existing, container)  # only worth asking when the labels are ours
+        reason = decide_commit(self.name, existing, wanted, self.force, lineage)
         # Reading the filesystem is the expensive part: a commit records it, a no-op
         # needs it to decide, but check mode can skip it once the answer is known.
         if reason is None or not self.module.check_mode:
             wanted[LABEL_FILESYSTEM] = self._filesystem_fingerprint(container_id)
-            reason = reason or decide_commit(self.name, existing, wanted, self.force)
+            reason = reason or decide_commit(self.name, existing, wanted, self.force, lineage)
         before_id = existing["Id"] if existing else None
         result = dict(
             changed=reason is not None, reason=reason, image=existing,
@@ -376,15 +409,11 @@ class ImageCommitter:
             if self.module.check_mode:
                 after_id = "(new image, not committed in check mode)"
             else:
-                committed = engine_call(
-                    "commit container %s" % self.container, self.client.commit,
-                    container_id, repository=self.repository, tag=self.tag,
+                result["image"] = commit_container(
+                    self.client, container_id, self.repository, self.tag,
                     message=self.comment, author=self.author, pause=self.pause,
                     changes=commit_changes_with_labels(self.changes, wanted),
                     conf=commit_config(self.changes, container.get("Config")),
-                )
-                result["image"] = engine_call(
-                    "inspect the committed image", self.client.inspect_image, committed["Id"]
                 )
                 after_id = result["image"]["Id"]
         if self.module._diff:

@@ -20,16 +20,20 @@ from ansible_collections.dockhand.registry.plugins.module_utils.archive_index im
     ArchiveTruncated,
     TarStreamScanner,
     build_gzip_footer,
+    configuration_fingerprint,
     familiar_name,
+    inspect_fingerprint,
     iter_decompressed,
     read_archive_index,
     read_content_digest,
     read_gzip_footer,
     scan_seekable_tar,
+    timestamp_ns,
     verify_tar_file,
 )
 
 LAYER_SIZE = 3 * 1024 * 1024
+CREATED = "2026-12-04T18:39:45.305537835Z"
 
 
 def sha(data):
@@ -55,43 +59,76 @@ def layer_data():
     return random.Random(7).randbytes(LAYER_SIZE)
 
 
-def docker_archive(tags=("myapp:1.0",), repositories_only=False):
+def image_config(created=CREATED, cmd=("sh",), labels=None, diff_ids=None):
+    """An image configuration as engines write it (keys as Docker 20.10 writes them)."""
+    return json.dumps({
+        "architecture": "amd64", "os": "linux", "created": created, "docker_version": "20.10.24",
+        "config": {"Hostname": "", "Env": None, "Cmd": list(cmd), "Image": "", "Volumes": None,
+                   "WorkingDir": "", "Entrypoint": None, "OnBuild": None, "Labels": labels},
+        "history": [{"created": created, "comment": "Imported from -"}],
+        "rootfs": {"type": "layers", "diff_ids": list(diff_ids or ["sha256:" + sha(layer_data())])},
+    }).encode()
+
+
+def matching_inspect(config):
+    """What docker image inspect shows for an image with this configuration (any store)."""
+    document = json.loads(config)
+    return {
+        "Id": "sha256:" + "0" * 64, "Created": document["created"], "Os": "linux", "Architecture": "amd64",
+        "RootFS": {"Type": "layers", "Layers": document["rootfs"]["diff_ids"]},
+        # the containerd store shows empty values where the configuration has null, and vice versa
+        "Config": {"Cmd": document["config"]["Cmd"], "Env": [], "Labels": {}, "Volumes": None,
+                   "ExposedPorts": {}, "WorkingDir": "", "Entrypoint": None, "OnBuild": []},
+    }
+
+
+def docker_archive(tags=("myapp:1.0",), repositories_only=False, config=None):
     """What Docker before 25 writes: <v1 id>/layer.tar, <config>.json, manifest.json, repositories."""
-    config = json.dumps({"architecture": "amd64", "rootfs": {"type": "layers"}}).encode()
+    config = config or image_config()
     config_hex = sha(config)
     layer_id = "ab" * 32
     manifest = [{
         "Config": config_hex + ".json",
-        "RepoTags": None if repositories_only else list(tags),
+        "RepoTags": None if repositories_only or not tags else list(tags),
         "Layers": [layer_id + "/layer.tar"],
     }]
     repositories = {}
     for tag in tags:
         repo, _sep, name = tag.rpartition(":")
         repositories.setdefault(repo, {})[name] = layer_id
-    data = tar_bytes([
+    members = [
         (layer_id + "/VERSION", b"1.0"),
         (layer_id + "/json", b"{}"),
         (layer_id + "/layer.tar", layer_data()),
         (config_hex + ".json", config),
         ("manifest.json", json.dumps(manifest).encode()),
-        ("repositories", json.dumps(repositories).encode()),
-    ])
-    return data, "sha256:" + config_hex
+    ]
+    if tags:
+        members.append(("repositories", json.dumps(repositories).encode()))
+    return tar_bytes(members), "sha256:" + config_hex
 
 
-def oci_archive(with_manifest_json=True, name="docker.io/library/myapp:1.0", nested=False):
-    """What Docker 25+ writes (OCI layout, plus manifest.json for older loaders)."""
-    layer = layer_data()
-    config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
-    manifest = json.dumps({
+def oci_manifest(config, layer, layer_media_type="application/vnd.oci.image.layer.v1.tar"):
+    return json.dumps({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
                    "digest": "sha256:" + sha(config), "size": len(config)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "digest": "sha256:" + sha(layer), "size": len(layer)}],
+        "layers": [{"mediaType": layer_media_type, "digest": "sha256:" + sha(layer), "size": len(layer)}],
     }).encode()
+
+
+def oci_archive(with_manifest_json=True, name="docker.io/library/myapp:1.0", nested=False,
+                repositories=False, compressed_layer=False):
+    """What Docker 25+ writes: OCI layout plus manifest.json; ``repositories`` only on overlay2.
+
+    The containerd image store keeps layers compressed and writes no ``repositories``;
+    ``name=None`` is a save by image ID (no annotations, RepoTags null).
+    """
+    layer = gzip.compress(layer_data(), 1, mtime=0) if compressed_layer else layer_data()
+    config = image_config()
+    manifest = oci_manifest(config, layer, "application/vnd.oci.image.layer.v1.tar"
+                            + ("+gzip" if compressed_layer else ""))
     blobs = [(sha(layer), layer), (sha(config), config), (sha(manifest), manifest)]
     top = {"mediaType": "application/vnd.oci.image.manifest.v1+json",
            "digest": "sha256:" + sha(manifest), "size": len(manifest)}
@@ -109,18 +146,27 @@ def oci_archive(with_manifest_json=True, name="docker.io/library/myapp:1.0", nes
         blobs.append((sha(index_blob), index_blob))
         top = {"mediaType": "application/vnd.oci.image.index.v1+json",
                "digest": "sha256:" + sha(index_blob), "size": len(index_blob)}
-    top["annotations"] = {"io.containerd.image.name": name, "org.opencontainers.image.ref.name": "1.0"}
-    index = {"schemaVersion": 2, "manifests": [top]}
+    if name:
+        top["annotations"] = {"io.containerd.image.name": name,
+                              "org.opencontainers.image.ref.name": name.rpartition(":")[2]}
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [top]}
     members = [("blobs/sha256/" + hex_, data) for hex_, data in blobs]
     members.append(("index.json", json.dumps(index).encode()))
     members.append(("oci-layout", b'{"imageLayoutVersion": "1.0.0"}'))
     if with_manifest_json:
         members.append(("manifest.json", json.dumps([{
             "Config": "blobs/sha256/" + sha(config),
-            "RepoTags": [familiar_name(name)],
+            "RepoTags": [familiar_name(name)] if name else None,
             "Layers": ["blobs/sha256/" + sha(layer)],
         }]).encode()))
-    return tar_bytes(members), "sha256:" + sha(config), "sha256:" + sha(manifest)
+    if repositories and name:
+        repo, _sep, tag = familiar_name(name).rpartition(":")
+        members.append(("repositories", json.dumps({repo: {tag: sha(layer)}}).encode()))
+    return tar_bytes(members), "sha256:" + sha(config), "sha256:" + top["digest"].split(":")[1]
+
+
+def entry(config_digest, tags, manifest_digest=None):
+    return {"config_digest": config_digest, "manifest_digest": manifest_digest, "tags": tags}
 
 
 def write(tmp_path, name, data):
@@ -166,13 +212,25 @@ def test_docker_archive_index(tmp_path):
     assert index.layout == "docker-archive"
     assert index.compression == "none"
     assert index.source == "tar-headers"
-    assert index.as_list() == [{"id": config_id, "tags": ["myapp:1.0", "myapp:latest"]}]
+    assert index.as_list() == [entry(config_id, ["myapp:1.0", "myapp:latest"])]
+    image = index.images[0]
+    assert image.created == CREATED
+    assert image.digests() == {config_id}
+    assert image.fingerprint == inspect_fingerprint(matching_inspect(image_config()))
 
 
 def test_docker_archive_tags_from_repositories_only(tmp_path):
     data, config_id = docker_archive(tags=("old/app:v1",), repositories_only=True)
     index = read_archive_index(write(tmp_path, "a.tar", data))
-    assert index.as_list() == [{"id": config_id, "tags": ["old/app:v1"]}]
+    assert index.as_list() == [entry(config_id, ["old/app:v1"])]
+
+
+def test_docker_archive_untagged(tmp_path):
+    # docker save <image ID> on Docker 20.10: RepoTags null, no repositories file
+    data, config_id = docker_archive(tags=())
+    index = read_archive_index(write(tmp_path, "a.tar", data))
+    assert index.as_list() == [entry(config_id, [])]
+    assert index.images[0].fingerprint is not None
 
 
 def test_plain_tar_index_skips_layer_data(tmp_path, monkeypatch):
@@ -184,26 +242,67 @@ def test_plain_tar_index_skips_layer_data(tmp_path, monkeypatch):
     assert 0 < CountingReader.bytes_read < 16 * 1024, "the layer must be seeked over, not read"
 
 
-def test_oci_archive_with_manifest_json(tmp_path):
-    data, config_id, manifest_digest = oci_archive()
+def test_overlay2_25_archive_both_layouts(tmp_path):
+    data, config_id, manifest_digest = oci_archive(repositories=True)
     index = read_archive_index(write(tmp_path, "o.tar", data))
     assert index.layout == "oci"
-    assert index.as_list() == [{"id": config_id, "tags": ["myapp:1.0"]}]
-    assert index.images[0].manifest_digest == manifest_digest
+    assert index.as_list() == [entry(config_id, ["myapp:1.0"], manifest_digest)]
+    assert index.images[0].digests() == {config_id, manifest_digest}
+    assert index.images[0].fingerprint == inspect_fingerprint(matching_inspect(image_config()))
+
+
+def test_containerd_store_archive_without_repositories(tmp_path):
+    data, config_id, manifest_digest = oci_archive(name="docker.io/team/app:2", compressed_layer=True)
+    index = read_archive_index(write(tmp_path, "o.tar", data))
+    assert index.as_list() == [entry(config_id, ["team/app:2"], manifest_digest)]
+
+
+def test_containerd_store_archive_saved_by_id(tmp_path):
+    data, config_id, manifest_digest = oci_archive(name=None, compressed_layer=True)
+    index = read_archive_index(write(tmp_path, "o.tar", data))
+    assert index.as_list() == [entry(config_id, [], manifest_digest)]
+
+
+def test_containerd_store_two_manifests_of_one_config_stay_two_images(tmp_path):
+    layer, config = layer_data(), image_config()
+    gz_layer = gzip.compress(layer, 1, mtime=0)
+    plain = oci_manifest(config, layer)
+    packed = oci_manifest(config, gz_layer, "application/vnd.oci.image.layer.v1.tar+gzip")
+    index = {"schemaVersion": 2, "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:" + sha(plain),
+         "size": len(plain), "annotations": {"io.containerd.image.name": "docker.io/library/a:plain"}},
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:" + sha(packed),
+         "size": len(packed), "annotations": {"io.containerd.image.name": "docker.io/library/a:packed"}},
+    ]}
+    data = tar_bytes([("blobs/sha256/" + sha(b), b) for b in (layer, gz_layer, config, plain, packed)]
+                     + [("index.json", json.dumps(index).encode()), ("manifest.json", json.dumps([
+                         {"Config": "blobs/sha256/" + sha(config), "RepoTags": ["a:plain"], "Layers": []},
+                         {"Config": "blobs/sha256/" + sha(config), "RepoTags": ["a:packed"], "Layers": []},
+                     ]).encode())])
+    images = read_archive_index(write(tmp_path, "o.tar", data)).as_list()
+    assert images == [entry("sha256:" + sha(config), ["a:plain"], "sha256:" + sha(plain)),
+                      entry("sha256:" + sha(config), ["a:packed"], "sha256:" + sha(packed))]
 
 
 def test_oci_layout_only(tmp_path):
-    data, config_id, _digest = oci_archive(with_manifest_json=False, name="127.0.0.1:5000/team/app:2")
+    data, config_id, digest = oci_archive(with_manifest_json=False, name="127.0.0.1:5000/team/app:2")
     index = read_archive_index(write(tmp_path, "o.tar", data))
     assert index.layout == "oci"
-    assert index.as_list() == [{"id": config_id, "tags": ["127.0.0.1:5000/team/app:2"]}]
+    assert index.as_list() == [entry(config_id, ["127.0.0.1:5000/team/app:2"], digest)]
 
 
 def test_oci_nested_index_picks_the_stored_platform(tmp_path):
-    data, config_id, _digest = oci_archive(with_manifest_json=False, nested=True)
+    data, config_id, index_digest = oci_archive(with_manifest_json=False, nested=True)
     index = read_archive_index(write(tmp_path, "o.tar", data))
-    assert [image.id for image in index.images] == [config_id]
+    assert [(image.config_digest, image.manifest_digest) for image in index.images] == [(config_id, index_digest)]
     assert index.images[0].tags == ["myapp:1.0"]
+
+
+def test_config_that_does_not_match_its_digest_is_corrupt(tmp_path):
+    data, config_id = docker_archive()
+    broken = data.replace(b'"os": "linux"', b'"os": "Linux"', 1)
+    with pytest.raises(ArchiveError, match="configuration %s does not match" % config_id):
+        read_archive_index(write(tmp_path, "a.tar", broken))
 
 
 def test_oci_blob_digest_mismatch_is_corrupt(tmp_path):
@@ -225,7 +324,9 @@ def test_gzip_written_by_sink_uses_footer(tmp_path):
     index = read_archive_index(path)
     assert index.source == "gzip-footer"
     assert index.compression == "gzip"
-    assert index.as_list() == [{"id": config_id, "tags": ["myapp:1.0"]}]
+    assert index.as_list() == [entry(config_id, ["myapp:1.0"])]
+    assert index.images[0].fingerprint == inspect_fingerprint(matching_inspect(image_config()))
+    assert index.images[0].created == CREATED
     assert index.content_sha256 == sha(data)
     assert sink.sha256 == sha(compressed)
     assert read_content_digest(path) == (sha(data), len(data), "gzip")
@@ -244,7 +345,8 @@ def test_gzip_from_other_tools_is_read_in_full(tmp_path):
     data, config_id = docker_archive()
     index = read_archive_index(write(tmp_path, "a.tar.gz", gzip.compress(data, 1)))
     assert index.source == "full-read"
-    assert index.as_list() == [{"id": config_id, "tags": ["myapp:1.0"]}]
+    assert index.as_list() == [entry(config_id, ["myapp:1.0"])]
+    assert index.images[0].fingerprint is not None
     assert index.content_sha256 == sha(data)
 
 
@@ -362,7 +464,7 @@ def test_sink_plain_digest_and_index():
     assert out.getvalue() == data
     assert sink.sha256 == sha(data)
     assert sink.file_size == len(data)
-    assert index.as_list() == [{"id": config_id, "tags": ["myapp:1.0"]}]
+    assert index.as_list() == [entry(config_id, ["myapp:1.0"])]
 
 
 def test_iter_decompressed_bounds_pieces():
@@ -409,3 +511,55 @@ def test_stream_scanner_keeps_only_json_blobs_and_always_the_index():
         scanner.feed(data[pos:pos + (1 << 20)])
     scanner.finish()
     assert sorted(scanner.files) == ["blobs/sha256/" + "e" * 64, "index.json", "manifest.json"]
+
+
+def test_footer_of_an_older_module_version_still_reads(tmp_path):
+    # footers written before created/fingerprint were recorded: id, manifest_digest, tags only
+    data, config_id = docker_archive()
+    compressed, _sink = sink_gzip(data)
+    payload = read_gzip_footer(io.BytesIO(compressed), len(compressed))
+    old_payload = dict(payload, images=[{"id": config_id, "tags": ["myapp:1.0"], "manifest_digest": None}])
+    old = compressed[:payload["data_end"]] + build_gzip_footer(old_payload)
+    path = write(tmp_path, "old.tar.gz", old)
+    index = read_archive_index(path)
+    assert index.source == "gzip-footer"
+    assert index.as_list() == [entry(config_id, ["myapp:1.0"])]
+    assert index.images[0].fingerprint is None
+    full = read_archive_index(path, use_footer=False)
+    assert full.source == "full-read"
+    assert full.images[0].fingerprint == inspect_fingerprint(matching_inspect(image_config()))
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2026-12-04T18:39:45.305537835Z", 1796409585305537835),
+    ("2026-12-04T18:39:45.3055Z", 1796409585305500000),
+    ("2026-12-04T18:39:45Z", 1796409585000000000),
+    ("2026-12-04T19:39:45.305537835+01:00", 1796409585305537835),
+    ("2026-12-04T18:39:45.3055378351234Z", 1796409585305537835),
+    ("yesterday", None),
+    (None, None),
+])
+def test_timestamp_ns(text, expected):
+    assert timestamp_ns(text) == expected
+
+
+def test_fingerprint_tells_configurations_apart():
+    base = json.loads(image_config())
+    fingerprint = inspect_fingerprint(matching_inspect(image_config()))
+
+    def of(document):
+        return configuration_fingerprint(document["created"], document["os"], document["architecture"],
+                                         document["rootfs"]["diff_ids"], document["config"])
+
+    assert of(base) == fingerprint
+    for change in (
+        lambda d: d.update(created="2026-12-04T18:39:45.305537836Z"),
+        lambda d: d.update(architecture="arm64"),
+        lambda d: d["rootfs"]["diff_ids"].append("sha256:" + "1" * 64),
+        lambda d: d["config"].update(Cmd=["sh", "-c", "true"]),
+        lambda d: d["config"].update(Labels={"a": "b"}),
+        lambda d: d["config"].update(Env=["A=1"]),
+    ):
+        changed = json.loads(image_config())
+        change(changed)
+        assert of(changed) != fingerprint

@@ -17,18 +17,23 @@ from ansible_collections.dockhand.registry.plugins.modules.image_archive import 
     IMPORT_ARCHIVE_LABEL,
     IMPORT_REQUEST_LABEL,
     ArchiveTaskError,
+    archive_view,
     decide_export,
     decide_import,
     decide_save,
-    image_set,
+    describe_image,
+    engine_id_of,
     images_to_load,
     import_labels,
+    loaded_message_names,
     parse_names,
     requested_images,
 )
 
 ID_A = "sha256:" + "a" * 64
 ID_B = "sha256:" + "b" * 64
+MANIFEST_A = "sha256:" + "c" * 64
+MANIFEST_B = "sha256:" + "d" * 64
 
 
 def index(*images, compression="none"):
@@ -54,18 +59,49 @@ def test_parse_names_rejects_bad_references(bad):
 
 
 def test_requested_images_merge_by_id():
-    images = requested_images([("app:1", ID_A), (None, ID_A), ("app:latest", ID_A), (None, ID_B)])
-    assert image_set(images) == {ID_A: frozenset({"app:1", "app:latest"}), ID_B: frozenset()}
+    desired = requested_images([("app:1", ID_A), (None, ID_A), ("app:latest", ID_A), (None, ID_B)])
+    assert desired == {ID_A: frozenset({"app:1", "app:latest"}), ID_B: frozenset()}
+
+
+def test_engine_id_of_each_store():
+    image = ArchiveImage(ID_A, ["app:1"], manifest_digest=MANIFEST_A)
+    assert engine_id_of(image, {ID_A}) == ID_A, "graph driver: the config digest"
+    assert engine_id_of(image, {MANIFEST_A}) == MANIFEST_A, "containerd store: the manifest digest"
+    assert engine_id_of(image, {ID_B}) is None
+    assert engine_id_of(ArchiveImage(ID_A, []), {MANIFEST_A}) is None
+    assert describe_image(image, MANIFEST_A) == {
+        "id": MANIFEST_A, "config_digest": ID_A, "manifest_digest": MANIFEST_A, "tags": ["app:1"]}
+
+
+def test_archive_view_names_images_by_their_engine_id():
+    images = [ArchiveImage(ID_A, ["app:1"], manifest_digest=MANIFEST_A),
+              ArchiveImage(ID_A, ["app:2"], manifest_digest=MANIFEST_A),
+              ArchiveImage(ID_B, [])]
+    assert archive_view(images, {MANIFEST_A: None}) == {
+        MANIFEST_A: frozenset({"app:1", "app:2"}), "unknown:" + ID_B: frozenset()}
 
 
 def test_decide_save_noop_when_archive_matches():
-    desired = [ArchiveImage(ID_A, ["app:1"]), ArchiveImage(ID_B, [])]
+    desired = {ID_A: frozenset({"app:1"}), ID_B: frozenset()}
     existing = index(ArchiveImage(ID_B, []), ArchiveImage(ID_A, ["app:1"]))
     assert decide_save(desired, existing, None, "none", False) is None
 
 
 def test_decide_save_noop_by_image_id():
-    assert decide_save([ArchiveImage(ID_A, [])], index(ArchiveImage(ID_A, [])), None, "none", False) is None
+    assert decide_save({ID_A: frozenset()}, index(ArchiveImage(ID_A, [])), None, "none", False) is None
+
+
+def test_decide_save_noop_on_the_containerd_store():
+    # the engine's IDs are manifest digests there; the archive knows both digests
+    desired = {MANIFEST_A: frozenset({"app:1", "app:2"}), MANIFEST_B: frozenset()}
+    existing = index(ArchiveImage(ID_A, ["app:1"], manifest_digest=MANIFEST_A),
+                     ArchiveImage(ID_A, ["app:2"], manifest_digest=MANIFEST_A),
+                     ArchiveImage(ID_B, [], manifest_digest=MANIFEST_B), compression="gzip")
+    assert decide_save(desired, existing, None, "gzip", False) is None
+    # another manifest of the same configuration is another image on that store
+    other_manifest = "sha256:" + "e" * 64
+    assert "other images" in decide_save({other_manifest: frozenset({"app:1", "app:2"}), MANIFEST_B: frozenset()},
+                                         existing, None, "gzip", False)
 
 
 @pytest.mark.parametrize("existing, error, compression, force, expected", [
@@ -79,23 +115,31 @@ def test_decide_save_noop_by_image_id():
     (index(ArchiveImage(ID_A, ["app:1"]), ArchiveImage(ID_B, [])), None, "none", False, "other images"),
 ])
 def test_decide_save_reasons(existing, error, compression, force, expected):
-    reason = decide_save([ArchiveImage(ID_A, ["app:1"])], existing, error, compression, force)
+    reason = decide_save({ID_A: frozenset({"app:1"})}, existing, error, compression, force)
     assert expected in reason
 
 
 def test_images_to_load():
     images = [ArchiveImage(ID_A, ["app:1"]), ArchiveImage(ID_B, [])]
-    assert images_to_load(images, {ID_A, ID_B}, {"app:1": ID_A}) == []
-    assert images_to_load(images, {ID_A}, {"app:1": ID_A}) == [images[1]]
-    assert images_to_load(images, {ID_A, ID_B}, {"app:1": ID_B}) == [images[0]], "tag moved"
-    assert images_to_load(images, {ID_A, ID_B}, {}) == [images[0]], "tag missing"
-    assert images_to_load(images, {ID_A, ID_B}, {"app:1": ID_A}, force=True) == images
+    assert images_to_load(images, [ID_A, ID_B], {"app:1": ID_A}) == []
+    assert images_to_load(images, [ID_A, None], {"app:1": ID_A}) == [images[1]]
+    assert images_to_load(images, [ID_A, ID_B], {"app:1": ID_B}) == [images[0]], "tag moved"
+    assert images_to_load(images, [ID_A, ID_B], {"app:1": None}) == [images[0]], "tag missing"
+    assert images_to_load(images, [ID_A, ID_B], {"app:1": ID_A}, force=True) == images
 
 
-def test_images_to_load_accepts_manifest_digest_as_id():
-    # an engine with the containerd image store names images by manifest/index digest
+def test_images_to_load_on_the_containerd_store():
+    # there the engine's ID of the image (a manifest digest) is what its tags point at
     image = ArchiveImage(ID_A, ["app:1"], manifest_digest=ID_B)
-    assert images_to_load([image], {ID_B}, {"app:1": ID_B}) == []
+    assert images_to_load([image], [ID_B], {"app:1": ID_B}) == []
+    assert images_to_load([image], [ID_B], {"app:1": ID_A}) == [image]
+
+
+def test_loaded_message_names():
+    messages = [{"stream": "Loaded image: app:1\n"}, {"stream": "Loaded image ID: %s\n" % ID_A},
+                {"stream": "Loaded image: 127.0.0.1:5000/x/y:2\nLoaded image ID: %s\n" % ID_B},
+                {"status": "Loading layer"}, "not a dict"]
+    assert loaded_message_names(messages) == (["app:1", "127.0.0.1:5000/x/y:2"], [ID_A, ID_B])
 
 
 @pytest.mark.parametrize("args, expected", [

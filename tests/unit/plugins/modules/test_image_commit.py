@@ -26,6 +26,7 @@ from ansible_collections.dockhand.registry.plugins.modules.image_commit import (
     config_fingerprint,
     decide_commit,
     fingerprint_labels,
+    lineage_problem,
     request_fingerprint,
 )
 
@@ -89,15 +90,54 @@ def test_unread_filesystem_is_decided_on_the_other_parts():
     assert "author, comment or changes differ" in decide_commit(NAME, changed_request, unread, force=False)
 
 
-def test_source_container_reported_by_the_engine_must_match():
-    committed_here = dict(image_with_labels(wanted()), Container=CONTAINER_ID)
-    assert decide_commit(NAME, committed_here, wanted(), force=False) is None
-    built_from_it = dict(image_with_labels(wanted()), Container="e" * 64)
-    assert decide_commit(NAME, built_from_it, wanted(), force=False) == (
-        "myapp:1.0 inherited its fingerprint labels but was made from container eeeeeeeeeeee"
-    )
-    newer_engine = dict(image_with_labels(wanted()), Container="")
-    assert decide_commit(NAME, newer_engine, wanted(), force=False) is None
+BASE_LAYERS = ["sha256:" + "b" * 64]
+BASE = {"Id": "sha256:" + "f" * 64, "RootFS": {"Type": "layers", "Layers": BASE_LAYERS}}
+BASE_HISTORY = [{"Id": BASE["Id"], "Comment": "Imported from -"}]
+
+
+def with_layers(image, layers):
+    return dict(image, RootFS={"Type": "layers", "Layers": layers})
+
+
+def history(length):
+    return [{"Id": "<missing>"}] * length
+
+
+def test_lineage_one_commit_on_the_base_is_ours():
+    committed = with_layers(image_with_labels(wanted()), BASE_LAYERS + ["sha256:" + "9" * 64])
+    assert lineage_problem(NAME, committed, history(2), BASE, BASE_HISTORY) is None
+    # the containerd store adds no layer for an empty change, but still a history entry
+    empty_commit = with_layers(image_with_labels(wanted()), BASE_LAYERS)
+    assert lineage_problem(NAME, empty_commit, history(2), BASE, BASE_HISTORY) is None
+
+
+@pytest.mark.parametrize("layers, entries", [
+    # committed with the plain CLI from a container of our image: one more history entry
+    (BASE_LAYERS + ["sha256:" + "9" * 64], 3),
+    (BASE_LAYERS + ["sha256:" + "9" * 64, "sha256:" + "8" * 64], 3),
+    # built FROM our image with two more layers
+    (BASE_LAYERS + ["sha256:" + "9" * 64, "sha256:" + "8" * 64, "sha256:" + "7" * 64], 4),
+    # made on top of another image
+    (["sha256:" + "6" * 64, "sha256:" + "9" * 64], 2),
+])
+def test_lineage_inherited_labels_are_found_without_the_container_field(layers, entries):
+    # no "Container" key: Docker 25+ on the containerd store and API 1.45+ leave it out
+    inherited = with_layers(image_with_labels(wanted()), layers)
+    problem = lineage_problem(NAME, inherited, history(entries), BASE, BASE_HISTORY)
+    assert problem == ("myapp:1.0 inherited its fingerprint labels: it is not one commit on top of the"
+                       " image the container was created from")
+    assert decide_commit(NAME, inherited, wanted(), False, problem) == problem
+
+
+def test_lineage_unknown_when_the_base_image_is_gone():
+    problem = lineage_problem(NAME, image_with_labels(wanted()), history(2), None, None)
+    assert "no longer exists" in problem
+    assert decide_commit(NAME, image_with_labels(wanted()), wanted(), False, problem) == problem
+
+
+def test_lineage_is_checked_after_the_container_label():
+    other = image_with_labels(wanted(**{LABEL_CONTAINER: "d" * 64}))
+    assert "another container" in decide_commit(NAME, other, wanted(), False, "lineage problem")
 
 
 def test_fingerprint_labels_live_under_the_reserved_prefix():
