@@ -26,6 +26,7 @@ Contract (stable names; other modules code against exactly these)::
           get_manifest(repository, reference) -> Manifest | None   # digest verified (sha256 of raw body)
           put_manifest(repository, reference, body: bytes, media_type) -> str digest
           delete_manifest(repository, digest) -> None
+          repository_request(method, repository, parts, what, query=None, ok=(200,)) -> HttpResponse   # referrers API, tag delete
           blob_exists(repository, digest) -> bool
           mount_blob(repository, digest, source_repository) -> bool   # False if the registry opened an upload instead (cancel that upload)
           get_blob_json(repository, digest) -> dict                   # small JSON blobs (image config)
@@ -978,6 +979,24 @@ class RegistryClient:
         if response.status_code == 404 and response.attempts == 1:
             raise self._error(response, what, delete=True)
         return response.status_code != 404
+
+    def repository_request(self, method: str, repository: str, parts, what: str, query=None,
+                           ok=(200,)) -> HttpResponse:
+        """``method`` on ``/v2/<repository>/<parts...>[?query]``, for API calls without a method of their own
+        (the OCI referrers API, tag delete), with this client's auth, retries and one-line errors.
+
+        Returns the HttpResponse with its body read (``.content``, ``.headers``, ``.attempts``);
+        a status not in ``ok`` raises its RegistryError (405 on a DELETE as deletes disabled).
+        """
+        path = self._repo_path(repository, *parts) + ("?" + urlencode(query) if query else "")
+        action = {"GET": "pull", "HEAD": "pull", "DELETE": "delete"}.get(method, "pull,push")
+        response = self._call(method, path, what, ["repository:%s:%s" % (repository, action)], ok=tuple(ok),
+                              delete=method == "DELETE")
+        try:
+            _body = response.content if method != "HEAD" else b""
+        finally:
+            response.close()
+        return response
 
     # -------------------------------------------------------------------- blobs
 

@@ -41,6 +41,17 @@ options:
     description:
       - Manifest digest to inspect, V(sha256:) followed by 64 hexadecimal digits.
     type: str
+  referrers:
+    description:
+      - Also list the manifest's referrers (signatures, SBOMs, attestations) in RV(referrers).
+      - They come from the registry's OCI referrers API where it has one. Without it (distribution
+        2.x, for example) they come from the referrers tag V(sha256-<hex>), the image index that
+        OCI 1.1 tools such as oras keep there instead. cosign's tags V(sha256-<hex>.sig),
+        V(sha256-<hex>.att) and V(sha256-<hex>.sbom) are listed either way.
+      - Costs up to five more requests. A referrers tag or referrers API answer that is not a valid
+        image index fails the task with one line.
+    type: bool
+    default: false
 seealso:
   - module: dockhand.registry.registry_repo_info
   - module: dockhand.registry.registry_manifest
@@ -72,6 +83,19 @@ EXAMPLES = r"""
 
     - ansible.builtin.debug:
         msg: "{{ busybox.platforms | map(attribute='architecture') | list }}"
+
+- name: Signatures and SBOMs of team/app:v1
+  dockhand.registry.registry_manifest_info:
+    registry: registry.example.com
+    repository: team/app
+    tag: v1
+    referrers: true
+  register: app_v1_referrers
+
+- name: Fail unless team/app:v1 carries an SPDX SBOM
+  ansible.builtin.assert:
+    that:
+      - app_v1_referrers.referrers | selectattr('artifact_type', 'equalto', 'application/spdx+json') | list
 """
 
 RETURN = r"""
@@ -180,6 +204,40 @@ platforms:
     os_version:
       description: OS version (Windows images), if any.
       type: str
+referrers:
+  description:
+    - Manifests that refer to this one (signatures, SBOMs, attestations), each listed once.
+  returned: when RV(exists) and O(referrers=true)
+  type: list
+  elements: dict
+  contains:
+    digest:
+      description: Digest of the referrer's manifest.
+      type: str
+    media_type:
+      description: Media type of the referrer's manifest.
+      type: str
+    size:
+      description: Size of the referrer's manifest in bytes.
+      type: int
+    artifact_type:
+      description:
+        - The referrer's C(artifactType), or for an image manifest without one its config media type;
+          V(null) for an index without one.
+      type: str
+      sample: application/spdx+json
+    annotations:
+      description: The referrer's annotations.
+      type: dict
+    found_by:
+      description:
+        - V(referrers_api) (the registry's referrers API), V(referrers_tag) (the referrers tag
+          V(sha256-<hex>)) or V(cosign_tag) (a cosign tag V(sha256-<hex>.sig), V(.att) or V(.sbom)).
+      type: str
+      sample: referrers_tag
+    tag:
+      description: The referrers tag or cosign tag it was found through; V(null) for the referrers API.
+      type: str
 """
 
 import traceback
@@ -189,6 +247,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
     ReferenceError as ImageReferenceError,
 )
+from ansible_collections.dockhand.registry.plugins.module_utils.referrers import discover_referrers
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
     RegistryClient,
     RegistryError,
@@ -210,10 +269,11 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_inspect
 class ManifestReader:
     """Fetches one manifest and what it references; never writes."""
 
-    def __init__(self, client, repository, reference):
+    def __init__(self, client, repository, reference, referrers=False):
         self.client = client
         self.repository = hub_repository(client, repository)
         self.reference = reference
+        self.referrers = referrers
         self.inspector = ManifestInspector(client)
 
     def run(self):
@@ -231,7 +291,7 @@ class ManifestReader:
             config = config_summary(self.inspector.config(self.repository, config_digest))
             if config is not None:
                 config["digest"] = config_digest
-        return dict(
+        result = dict(
             changed=False,
             exists=True,
             digest=manifest.digest,
@@ -244,11 +304,16 @@ class ManifestReader:
             layers=[descriptor_summary(d) for d in manifest.layer_descriptors],
             platforms=[platform_summary(d) for d in manifest.child_descriptors],
         )
+        if self.referrers:
+            found = discover_referrers(self.client, self.repository, manifest.digest)
+            result["referrers"] = [referrer.to_result() for referrer in found.referrers]
+        return result
 
 
 def main():
     argument_spec = registry_argument_spec()
     argument_spec.update(manifest_reference_argument_spec())
+    argument_spec.update(referrers=dict(type="bool", default=False))
     module = AnsibleModule(
         argument_spec=argument_spec,
         supports_check_mode=True,
@@ -264,7 +329,8 @@ def main():
     require_registry_libraries(module)
     try:
         with RegistryClient.from_params(params) as client:
-            result = ManifestReader(client, params["repository"], params["tag"] or params["digest"]).run()
+            result = ManifestReader(client, params["repository"], params["tag"] or params["digest"],
+                                    referrers=params["referrers"]).run()
     except RegistryError as exc:
         module.fail_json(msg=str(exc))
     except Exception as exc:  # a bug, or a server stranger than every check: still one line
