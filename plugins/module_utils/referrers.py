@@ -316,13 +316,31 @@ def referrers_from_api(client, repository: str, digest: str, artifact_type: Opti
     raise RegistryError("%s: more than %d pages" % (where, MAX_REFERRER_PAGES))
 
 
+def _tag_where(client, repository: str, tag: str) -> str:
+    return "the referrers tag %s of %s on registry %s" % (tag, repository, client.host)
+
+
+def read_referrers_tag(client, repository: str, tag: str) -> Optional[Manifest]:
+    """The manifest under referrers tag ``tag`` (None without one).
+
+    The client's own shape checks may refuse the content before index_entries sees it; that
+    refusal (an error without HTTP status) is re-raised naming the tag and the registry.
+    """
+    try:
+        return client.get_manifest(repository, tag)
+    except RegistryError as exc:
+        if exc.status is not None or type(exc) is not RegistryError:
+            raise
+        raise RegistryError("%s: %s" % (_tag_where(client, repository, tag), exc))
+
+
 def referrers_from_tag(client, repository: str, digest: str) -> List[Referrer]:
     """The referrers listed by the referrers tag of ``digest`` ([] when there is no such tag)."""
     tag = referrers_tag(digest)
-    manifest = client.get_manifest(repository, tag)
+    manifest = read_referrers_tag(client, repository, tag)
     if manifest is None:
         return []
-    where = "the referrers tag %s of %s on registry %s" % (tag, repository, client.host)
+    where = _tag_where(client, repository, tag)
     return [_referrer(entry, FOUND_BY_REFERRERS_TAG, tag) for entry in index_entries(manifest.data, where)]
 
 
@@ -427,8 +445,8 @@ def plan_add_referrer(client, repository: str, referrer: Manifest) -> IndexChang
     if subject is None:
         raise RegistryError("manifest %s for %s has no subject, so it is no referrer" % (referrer.digest, repository))
     tag = referrers_tag(subject)
-    current = client.get_manifest(repository, tag)
-    where = "the referrers tag %s of %s on registry %s" % (tag, repository, client.host)
+    current = read_referrers_tag(client, repository, tag)
+    where = _tag_where(client, repository, tag)
     return IndexChange(tag, index_adding(current.data if current else None, descriptor_for(referrer), where))
 
 
@@ -439,8 +457,8 @@ def plan_remove_referrer(client, repository: str, subject_digest: str, referrer_
     delete of the subject (the spec's MAY), which goes through the tag-removal path.
     """
     tag = referrers_tag(subject_digest)
-    current = client.get_manifest(repository, tag)
-    where = "the referrers tag %s of %s on registry %s" % (tag, repository, client.host)
+    current = read_referrers_tag(client, repository, tag)
+    where = _tag_where(client, repository, tag)
     return IndexChange(tag, index_removing(current.data if current else None, referrer_digest, where))
 
 
