@@ -542,16 +542,32 @@ class UntagSupport:
         Returns REMOVED_BY_TAG_DELETE when a tag DELETE removed it, REMOVED_BY_DIGEST when the
         throw-away manifest was deleted by digest (the 2.x way). Raises RegistryError on failure.
         """
-        if self.supported is None and self._lock.acquire(blocking=False):
-            try:
-                if self.supported is None and self.probes < self.max_probes:
-                    self.probes += 1
-                    if self._probe(client, repository, tag, throwaway_digest):
-                        return REMOVED_BY_TAG_DELETE
-            finally:
-                self._lock.release()
+        if self.probe(client, repository, tag, throwaway_digest):
+            return REMOVED_BY_TAG_DELETE
         client.delete_manifest(repository, throwaway_digest)
         return REMOVED_BY_DIGEST
+
+    def probe(self, client, repository: str, tag: str, throwaway_digest: str) -> bool:
+        """While support is unknown, try a tag DELETE on ``tag`` (re-pointed at our ``throwaway_digest``).
+
+        True when that removed the tag (and nothing of ours is left); False when the caller must
+        delete the throw-away by digest: support is known already, another thread is probing,
+        the probes are used up, or this probe found no untag.
+        """
+        if self.supported is not None or not self._lock.acquire(blocking=False):
+            return False
+        try:
+            if self.supported is not None or self.probes >= self.max_probes:
+                return False
+            self.probes += 1
+            return self._probe(client, repository, tag, throwaway_digest)
+        finally:
+            self._lock.release()
+
+    @property
+    def method(self) -> str:
+        """How this run removes single tags: ``untag``, ``throwaway``, or ``unknown`` before any probe."""
+        return {True: "untag", False: "throwaway"}.get(self.supported, "unknown")
 
     def _probe(self, client, repository, tag, throwaway_digest) -> bool:
         """Try the tag DELETE; True when the tag is gone by it (and no throw-away is left)."""

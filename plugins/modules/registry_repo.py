@@ -19,8 +19,14 @@ description:
     Tags are grouped by digest; a digest whose every tag is selected (and which no kept index lists) is deleted
     once by digest. A selected tag that shares its digest with a kept tag is removed through a unique throw-away
     manifest, so the kept tag, and with it the image, stays.
+  - On a registry that deletes single tags (OCI tag delete, for example distribution v3), every selected tag is
+    removed with one tag DELETE instead, also when its manifest loses every tag: a digest delete there costs the
+    registry a scan of all tags. The manifests so left untagged are listed in RV(untagged_manifests). Whether the
+    registry can untag is learned once per run with the first selected tag, after it points at a throw-away manifest
+    of the module's own, so the question never risks anything but that throw-away (see RV(delete_method)).
   - Deleting frees no disk space by itself; the registry's garbage collection does (see the
-    P(dockhand.registry.registry_server#role) role's C(garbage_collect) tasks).
+    P(dockhand.registry.registry_server#role) role's C(garbage_collect) tasks). Manifests left untagged by the
+    untag path need garbage collection with delete-untagged.
 author:
   - dockhand.registry contributors (@dockhand)
 extends_documentation_fragment:
@@ -32,7 +38,10 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Returns the same plan (RV(deleted_tags), RV(kept_tags)) without deleting anything.
+    details:
+      - Returns the same plan (RV(deleted_tags), RV(kept_tags)) without deleting anything, whatever the registry.
+      - Check mode sends no write, so it cannot learn whether the registry untags; RV(delete_method) is
+        V(undecided) and RV(deleted_digests) lists the digests the throw-away path would delete.
   diff_mode:
     support: full
     details: Shows the tag list before and after.
@@ -159,11 +168,31 @@ dangling_tags:
   elements: str
   sample: [ci-104]
 untagged_tags:
-  description: Deleted tags whose image stays because a kept tag or index uses it (removed through throw-away manifests).
+  description:
+    - Deleted tags removed one by one rather than with their manifest. With RV(delete_method=throwaway) these are
+      the tags whose image stays because a kept tag or index uses it (removed through throw-away manifests); with
+      RV(delete_method=untag), every deleted tag but the dangling ones.
   returned: success
   type: list
   elements: str
   sample: [ci-103]
+untagged_manifests:
+  description:
+    - With RV(delete_method=untag), the manifests whose every tag was deleted. They stay in the registry, untagged,
+      until garbage collection runs with delete-untagged; otherwise empty.
+  returned: success
+  type: list
+  elements: str
+  sample: [sha256:4b2f5e0d1a8c6e3f9b7d2a1c0e5f8b3d6a9c2e1f4b7d0a3c6e9f2b5d8a1c4e7f]
+delete_method:
+  description:
+    - How the tags were removed. V(untag) - the registry deletes single tags (OCI tag delete; distribution v3, zot,
+      GitLab and others), so each tag went with one DELETE. V(throwaway) - it does not (distribution 2.x), so tags
+      went with their manifest by digest, or through throw-away manifests. V(digest) - O(state=absent), every
+      manifest by digest. V(undecided) - check mode, which sends no write to find out. V(none) - nothing deleted.
+  returned: success
+  type: str
+  sample: throwaway
 reasons:
   description: For O(state=present), why each kept tag is kept (V(keep_tags), V(keep_last), V(not matched by match), ...).
   returned: success
@@ -183,6 +212,7 @@ from ansible_collections.dockhand.registry.plugins.module_utils.image_reference 
     ReferenceError as ImageReferenceError,
     validate_repository,
 )
+from ansible_collections.dockhand.registry.plugins.module_utils.referrers import UntagSupport
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
     ManifestHead,
     RegistryClient,
@@ -227,7 +257,8 @@ class RepoManager:
         self.policy = policy
         self.repository = module.params["repository"]
         self.result = dict(changed=False, deleted_tags=[], kept_tags=[], deleted_digests=[], untagged_tags=[],
-                           dangling_tags=[])
+                           dangling_tags=[], untagged_manifests=[], delete_method="none")
+        self.untag_support = UntagSupport()
         self.inspector = ManifestInspector(client)
         self.stop = client.stop
 
@@ -291,16 +322,18 @@ class RepoManager:
             probe_delete_allowed(self.client, self.repository)
             # keep_last fetched these manifests already; untagging needs their exact bytes.
             fetched = {}
-            for digest in set(plan.untag.values()):
+            for digest in set(plan.untag.values()) | set(plan.delete_digests):
                 manifest = self.inspector.cached(digest)
                 if manifest is not None:
                     fetched[digest] = manifest
-            removal = TagRemover(self.client, self.repository, self.stop).execute(plan, known_manifests=fetched)
+            remover = TagRemover(self.client, self.repository, self.stop, self.untag_support)
+            removal = remover.execute(plan, known_manifests=fetched)
             self.result.update(deleted_digests=removal.deleted_digests, untagged_tags=sorted(removal.untagged),
-                               dangling_tags=sorted(removal.dangling))
+                               dangling_tags=sorted(removal.dangling), untagged_manifests=removal.left_untagged,
+                               delete_method=removal.delete_method)
             return removal.removed_tags
         self.result.update(deleted_digests=sorted(plan.delete_digests), untagged_tags=sorted(plan.untag),
-                           dangling_tags=sorted(plan.dangling))
+                           dangling_tags=sorted(plan.dangling), delete_method="undecided")
         return plan.tags
 
     def present(self):
@@ -323,12 +356,23 @@ class RepoManager:
         try:
             self.result["deleted_tags"] = self._execute(plan)
         finally:
-            self.result["msg"] = (
-                "%s %d tags (%d manifests by digest, %d tags through throw-away manifests, %d dangling tags"
-                " cleared), kept %d; %s" % (
-                    "would delete" if self.module.check_mode else "deleted", len(self.result["deleted_tags"]),
-                    len(self.result["deleted_digests"]), len(self.result["untagged_tags"]),
-                    len(self.result["dangling_tags"]), len(selection.keep), GC_NOTE))
+            self.result["msg"] = self._summary(len(selection.keep))
+
+    def _summary(self, kept: int) -> str:
+        """The one-line msg of a retention run; it says how the tags went and what GC must do."""
+        result = self.result
+        if result["delete_method"] == "untag":
+            how = "%d by tag delete, %d dangling tags cleared; %d manifests are left untagged" % (
+                len(result["untagged_tags"]), len(result["dangling_tags"]), len(result["untagged_manifests"]))
+            gc_note = GC_NOTE + " with delete-untagged, which frees untagged manifests"
+        else:
+            how = "%d manifests by digest, %d tags through %s, %d dangling tags cleared" % (
+                len(result["deleted_digests"]), len(result["untagged_tags"]),
+                "throw-away manifests" if result["delete_method"] == "throwaway"
+                else "the registry's tag delete or throw-away manifests", len(result["dangling_tags"]))
+            gc_note = GC_NOTE
+        return "%s %d tags (%s), kept %d; %s" % (
+            "would delete" if self.module.check_mode else "deleted", len(result["deleted_tags"]), how, kept, gc_note)
 
     def absent(self):
         try:
@@ -351,7 +395,7 @@ class RepoManager:
         children -= digests
         self._diff(sorted(tags), [])
         self.result.update(changed=True, deleted_tags=sorted(tags), deleted_digests=sorted(digests | children),
-                           dangling_tags=dangling)
+                           dangling_tags=dangling, delete_method="digest")
         self.result["msg"] = "%s all %d manifests of %s (%d tags, %d of them dangling); %s" % (
             "would delete" if self.module.check_mode else "deleted", len(digests | children),
             self.repository, len(tags), len(dangling), GC_NOTE)
@@ -415,7 +459,8 @@ def main():
         partial = manager.result if manager else {}
         if done is not None:
             partial.update(deleted_tags=done.removed_tags, deleted_digests=done.deleted_digests,
-                           untagged_tags=sorted(done.untagged), changed=bool(done.removed_tags))
+                           untagged_tags=sorted(done.untagged), changed=bool(done.removed_tags),
+                           untagged_manifests=done.left_untagged, delete_method=done.delete_method)
         partial.pop("msg", None)
         module.fail_json(msg=str(exc), **partial)
     except RegistryError as exc:

@@ -166,6 +166,15 @@ class FakeRegistry:
             del repo["tags"][tag]
         return True
 
+    def repository_request(self, method, repository, parts, what, query=None, ok=(200,)):
+        """distribution 2.8's answers to tag DELETE (400 DIGEST_INVALID, 405 with deletes off) and referrers (404)."""
+        self._maybe_fail("repository_request", repository, (method,) + tuple(parts))
+        if method == "DELETE" and parts[0] == "manifests" and ":" not in parts[1]:
+            if not self.deletes_enabled:
+                raise RegistryDeleteDisabled("cannot %s: deletes disabled" % what, 405, "UNSUPPORTED")
+            raise RegistryError("cannot %s: 400 DIGEST_INVALID" % what, 400, "DIGEST_INVALID")
+        raise RegistryNotFound("cannot %s: 404 page not found" % what, 404)
+
     def dangling_tags(self, repository):
         """Tags listed whose digest has no manifest (what a half delete leaves)."""
         repo = self.repos.get(repository, {})
