@@ -564,11 +564,15 @@ def plan_single_tag(client, repository: str, tag: str) -> SingleTagPlan:
 
 
 def remove_single_tag(client, repository: str, tag: str, plan: SingleTagPlan,
-                      stop: Optional[StopRequest] = None) -> bool:
-    """Carry out ``plan`` for ``tag``; returns whether anything was removed."""
+                      stop: Optional[StopRequest] = None, untag_support: Optional[UntagSupport] = None) -> bool:
+    """Carry out ``plan`` for ``tag``; returns whether anything was removed.
+
+    An ``untag`` plan re-points the tag at a throw-away manifest and then tries the registry's tag
+    DELETE (``untag_support`` tells afterwards which way it went).
+    """
     if plan.action == "absent":
         return False
-    remover = TagRemover(client, repository, stop)
+    remover = TagRemover(client, repository, stop, untag_support)
     if plan.action == "delete_digest":
         removed = remover.delete_digest(plan.digest, [tag])
     else:

@@ -58,6 +58,10 @@ options:
         the tag is pointed back too; only a run killed harder (SIGKILL) can leave the tag on the throw-away
         manifest, and running the task again then removes it. When the tag is the only one on its digest, the
         manifest is deleted by digest directly."
+      - "On a registry that deletes single tags (OCI tag delete: distribution v3, zot, GitLab and others), the
+        throw-away's tag is removed with that tag DELETE rather than a digest delete; the module learns which kind
+        of registry it talks to from that very request, so asking never risks more than the throw-away manifest.
+        RV(delete_method) says which way it went. Check mode and diff show the same plan either way."
       - "A dangling tag, one the tag list shows but that answers 404 (distribution 2.x leaves those when a manifest
         delete fails half way), is removed too: a throw-away manifest is PUT under it and deleted. A delete counts
         as done only when the registry confirmed it, or when the tag list no longer shows the tag."
@@ -179,6 +183,17 @@ method:
   returned: success
   type: str
   sample: untag
+delete_method:
+  description:
+    - For O(state=absent), how the registry removed the tag. V(untag) - the registry's tag delete (it deletes
+      single tags). V(throwaway) - a throw-away manifest deleted by digest (distribution 2.x, which cannot delete a
+      tag). V(digest) - the manifest by digest, with every tag on it. V(undecided) - check mode, which sends no
+      write to find out.
+    - Either way the image's manifest stays until garbage collection; a manifest left without tags is freed
+      only by garbage collection with delete-untagged.
+  returned: changed and state is absent
+  type: str
+  sample: throwaway
 deleted_tags:
   description:
     - The tags that are (or in check mode would be) removed. With O(digest), every tag that pointed at it.
@@ -249,6 +264,7 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_copy im
     copy_method,
     summarize,
 )
+from ansible_collections.dockhand.registry.plugins.module_utils.referrers import UntagSupport
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete import (
     TagDeleteError,
     TagRemover,
@@ -364,17 +380,22 @@ class ManifestManager:
                 why.append("%d other tags keep its image" % len(plan.sharing_tags))
             if plan.referencing_indexes:
                 why.append("indexes %s list it" % ", ".join(plan.referencing_indexes))
-            text = "tag %s of %s through a throw-away manifest; %s" % (self.tag, self.repository, " and ".join(why))
+            text = "tag %s of %s through a throw-away manifest%%s; %s" % (self.tag, self.repository, " and ".join(why))
         else:
             text = "tag %s of %s by deleting its manifest %s, which no other tag uses" % (
                 self.tag, self.repository, plan.digest)
+        self.result["delete_method"] = dict(untag="undecided", dangling="throwaway").get(plan.action, "digest")
         if self.module.check_mode:
-            self.result["msg"] = "would remove " + text
+            self.result["msg"] = "would remove " + text.replace("%s", "")
             return
-        if not remove_single_tag(self.client, self.repository, self.tag, plan, self.client.stop):
+        support = UntagSupport()
+        if not remove_single_tag(self.client, self.repository, self.tag, plan, self.client.stop, support):
             self.result.update(changed=False, deleted_tags=[], method="none")
             self.result["msg"] = "tag %s of %s disappeared meanwhile" % (self.tag, self.repository)
             return
+        if plan.action == "untag":
+            self.result["delete_method"] = support.method
+            text = text % (" and the registry's tag delete" if support.method == "untag" else "")
         self.result["msg"] = "removed %s; %s" % (text, GC_NOTE)
 
     def absent_digest(self):
@@ -391,7 +412,7 @@ class ManifestManager:
         for index in indexes:
             self.module.warn("manifest %s is listed by index %s, which breaks once it is deleted" % (self.digest, index))
         self.result.update(changed=True, method="delete_digest", deleted_tags=tags, previous_digest=self.digest,
-                           digest=None)
+                           digest=None, delete_method="digest")
         self._diff(self.digest, None, tags)
         text = "manifest %s of %s and its %d tags" % (self.digest, self.repository, len(tags))
         if self.module.check_mode:

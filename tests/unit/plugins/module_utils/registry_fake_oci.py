@@ -71,6 +71,7 @@ class _RequestingFake(FakeRegistry):
         if response.status_code != 202:
             raise error_from_response(response, "delete manifest %s of %s" % (digest, repository), self.host,
                                       delete=True)
+        return True
 
     def answer(self, method, repository, parts, query):
         raise NotImplementedError

@@ -9,6 +9,10 @@ import pytest
 from ansible_collections.dockhand.registry.plugins.modules import registry_manifest
 from ansible_collections.dockhand.registry.tests.unit.plugins.modules.module_runner import run_module as run_module_main
 from ansible_collections.dockhand.registry.tests.unit.plugins.module_utils.registry_fake import FakeRegistry
+from ansible_collections.dockhand.registry.tests.unit.plugins.module_utils.registry_fake_oci import (
+    FakeDistribution2,
+    FakeDistribution3,
+)
 
 REGISTRY = "127.0.0.1:5000"
 
@@ -61,6 +65,26 @@ def test_absent_shared_tag_check_mode_then_real_with_diff(monkeypatch):
 
     ok, result = run_module(monkeypatch, args, {REGISTRY: registry})
     assert ok and not result["changed"]
+
+
+@pytest.mark.parametrize("fake, method, how", [
+    (FakeDistribution2, "throwaway", "through a throw-away manifest;"),
+    (FakeDistribution3, "untag", "through a throw-away manifest and the registry's tag delete;"),
+])
+def test_absent_shared_tag_says_how_the_registry_removed_it(monkeypatch, fake, method, how):
+    registry = fake(REGISTRY)
+    digest = registry.add_image("app", ["a", "b"])
+    args = dict(registry=REGISTRY, repository="app", tag="b", state="absent",
+                _ansible_check_mode=True, _ansible_diff=True)
+    ok, plan = run_module(monkeypatch, args, {REGISTRY: registry})
+    assert ok and plan["delete_method"] == "undecided" and "through a throw-away manifest;" in plan["msg"]
+    args["_ansible_check_mode"] = False
+    ok, result = run_module(monkeypatch, args, {REGISTRY: registry})
+    assert ok and result["changed"] and result["delete_method"] == method and how in result["msg"]
+    assert result["diff"] == plan["diff"] and result["deleted_tags"] == plan["deleted_tags"] == ["b"]
+    assert registry.repos["app"]["tags"] == {"a": digest}
+    ok, again = run_module(monkeypatch, args, {REGISTRY: registry})
+    assert ok and not again["changed"]
 
 
 def test_absent_digest_lists_every_tag(monkeypatch):

@@ -8,6 +8,10 @@ import pytest
 
 from ansible_collections.dockhand.registry.plugins.modules import registry_repo
 from ansible_collections.dockhand.registry.tests.unit.plugins.module_utils.registry_fake import FakeRegistry
+from ansible_collections.dockhand.registry.tests.unit.plugins.module_utils.registry_fake_oci import (
+    FakeDistribution2,
+    FakeDistribution3,
+)
 from ansible_collections.dockhand.registry.tests.unit.plugins.modules.module_runner import run_module as run_module_main
 
 REGISTRY = "127.0.0.1:5000"
@@ -206,3 +210,29 @@ def test_absent_clears_dangling_tags_too(monkeypatch):
     ok, result = run_module(monkeypatch, dict(repository="app", state="absent"), registry)
     assert ok and result["dangling_tags"] == ["old"] and "old" in result["deleted_tags"]
     assert registry.repos["app"]["tags"] == {}
+
+
+@pytest.mark.parametrize("fake, method", [(FakeDistribution2, "throwaway"), (FakeDistribution3, "untag")])
+def test_retention_plans_alike_on_both_registries_and_says_how_it_went(monkeypatch, fake, method):
+    registry = fake(REGISTRY)
+    digests = dict((tag, registry.add_image("app", [tag], created="2020-01-0%dT00:00:00Z" % day, marker=tag))
+                   for day, tag in enumerate(["v1", "v2", "v3"], 1))
+    registry.repos["app"]["tags"]["latest"] = digests["v3"]
+    args = dict(repository="app", match=["^v"], keep_last=1, _ansible_check_mode=True, _ansible_diff=True)
+    ok, plan = run_module(monkeypatch, args, registry)
+    assert ok and plan["changed"] and plan["deleted_tags"] == ["v1", "v2"] and plan["delete_method"] == "undecided"
+    assert len(registry.repos["app"]["tags"]) == 4
+    args.update(_ansible_check_mode=False)
+    ok, result = run_module(monkeypatch, args, registry)
+    assert ok and result["deleted_tags"] == plan["deleted_tags"] and result["diff"] == plan["diff"]
+    assert result["delete_method"] == method
+    assert sorted(registry.repos["app"]["tags"]) == ["latest", "v3"]
+    if method == "untag":
+        assert result["untagged_manifests"] == sorted([digests["v1"], digests["v2"]])
+        assert result["deleted_digests"] == [] and "delete-untagged" in result["msg"]
+        assert digests["v1"] in registry.repos["app"]["manifests"]
+    else:
+        assert result["deleted_digests"] == sorted([digests["v1"], digests["v2"]])
+        assert result["untagged_manifests"] == [] and digests["v1"] not in registry.repos["app"]["manifests"]
+    ok, again = run_module(monkeypatch, args, registry)
+    assert ok and not again["changed"] and again["delete_method"] == "none"
