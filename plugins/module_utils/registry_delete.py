@@ -503,8 +503,10 @@ class TagRemover:
             error.result = result
             raise error
         if done:
-            result.untagged.append(tag)
             result.removed_tags.append(tag)
+            # A tag of a digest that goes by digest on the throw-away path is no untag, just removed first.
+            if tag in plan.untag or self.untag_support.supported:
+                result.untagged.append(tag)
         return tag
 
     def _untag_plan(self, plan: RemovalPlan, result: RemovalResult) -> RemovalPlan:
