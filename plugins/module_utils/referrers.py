@@ -601,3 +601,57 @@ class UntagSupport:
         # Our throw-away manifest is untagged now; delete it, as the 2.x path does, so nothing is left.
         client.delete_manifest(repository, throwaway_digest)
         return True
+
+
+# ------------------------------------------------------------------ referrers of deleted images
+
+
+@dataclass
+class ReferrerRemoval:
+    """What deleting some subjects takes for their referrers: tags to remove and untagged referrers by digest."""
+
+    tags: List[str] = field(default_factory=list)
+    digests: List[str] = field(default_factory=list)
+    # One entry per referrer: subject, digest, tag (None for an untagged one), found_by.
+    details: List[dict] = field(default_factory=list)
+
+
+def plan_referrers_removal(client, repository: str, subjects: Iterable[str], tags: Iterable[str]) -> ReferrerRemoval:
+    """The referrers of ``subjects`` (digests about to be deleted) in ``repository``, whose tag list is ``tags``.
+
+    Fallback and cosign-style tags come from the tag list (no request when there are none); the
+    referrers API is asked only when a subject is to be deleted, once per subject, and only if
+    its first answer shows the registry has it. Each listed referrer is fetched and must name the
+    subject: a list that says otherwise fails with one line before anything is deleted. A listed
+    referrer that is gone already is skipped. Raises RegistryError.
+    """
+    subjects = sorted(set(subjects))
+    listed_tags = list(tags)
+    by_subject = referrer_tags_by_subject(listed_tags)
+    removal = ReferrerRemoval()
+    api = None
+    for subject in subjects:
+        entries = []
+        if api is not False:
+            found = referrers_from_api(client, repository, subject)
+            api = found is not None
+            entries = found or []
+        for referrer_tag in by_subject.get(subject, []):
+            removal.tags.append(referrer_tag.tag)
+            removal.details.append(dict(subject=subject, tag=referrer_tag.tag, found_by=referrer_tag.kind))
+            if referrer_tag.kind == FOUND_BY_REFERRERS_TAG and not api:
+                entries.extend(referrers_from_tag(client, repository, subject))
+        fetched = client.map_bounded(lambda entry: client.get_manifest(repository, entry.digest), entries)
+        for entry, manifest in zip(entries, fetched):
+            if manifest is None or entry.digest in removal.digests:
+                continue
+            if subject_of(manifest) != subject:
+                raise RegistryError(
+                    "%s of %s on registry %s lists %s as a referrer of %s, but that manifest's subject is %s;"
+                    " nothing was deleted" % ("the referrers tag %s" % entry.tag if entry.tag else "the referrers API",
+                                               repository, client.host, entry.digest, subject, subject_of(manifest)))
+            removal.digests.append(entry.digest)
+            removal.details.append(dict(subject=subject, digest=entry.digest, tag=None, found_by=entry.found_by,
+                                        artifact_type=entry.artifact_type))
+    removal.tags.sort()
+    return removal

@@ -212,7 +212,11 @@ from ansible_collections.dockhand.registry.plugins.module_utils.image_reference 
     ReferenceError as ImageReferenceError,
     validate_repository,
 )
-from ansible_collections.dockhand.registry.plugins.module_utils.referrers import UntagSupport
+from ansible_collections.dockhand.registry.plugins.module_utils.referrers import (
+    UntagSupport,
+    classify_tag,
+    plan_referrers_removal,
+)
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
     ManifestHead,
     RegistryClient,
@@ -257,8 +261,9 @@ class RepoManager:
         self.policy = policy
         self.repository = module.params["repository"]
         self.result = dict(changed=False, deleted_tags=[], kept_tags=[], deleted_digests=[], untagged_tags=[],
-                           dangling_tags=[], untagged_manifests=[], delete_method="none")
+                           dangling_tags=[], untagged_manifests=[], delete_method="none", deleted_referrers=[])
         self.untag_support = UntagSupport()
+        self.delete_checked = False
         self.inspector = ManifestInspector(client)
         self.stop = client.stop
 
@@ -317,24 +322,53 @@ class RepoManager:
             protected.update(children)
         return protected
 
+    def _referrers_plan(self, plan: RemovalPlan, tags, tag_digests, kept_digests):
+        """The removal plan for the referrers of the digests ``plan`` deletes (signatures, SBOMs, their tags)."""
+        removal = plan_referrers_removal(self.client, self.repository, plan.delete_digests, tags)
+        self.result["deleted_referrers"] = removal.details
+        heads = resolve_tags(self.client, self.repository, removal.tags)
+        all_digests = dict(tag_digests)
+        all_digests.update((tag, head.digest) for tag, head in heads.items())
+        referrer_plan = plan_removal(all_digests, heads, kept_digests)
+        for digest in removal.digests:
+            if digest not in all_digests.values():
+                referrer_plan.delete_digests.setdefault(digest, [])
+        return referrer_plan
+
+    def _record(self, removed_tags, deleted_digests, untagged, dangling, left_untagged, method):
+        """Add one removal's outcome (or, in check mode, its plan) to the result."""
+        result = self.result
+        for key, values in (("deleted_tags", removed_tags), ("deleted_digests", deleted_digests),
+                            ("untagged_tags", untagged), ("dangling_tags", dangling),
+                            ("untagged_manifests", left_untagged)):
+            result[key] = sorted(set(result[key]) | set(values))
+        result["delete_method"] = method
+
     def _execute(self, plan: RemovalPlan):
-        if not self.module.check_mode:
+        """Carry out ``plan`` (in check mode, record it); the result accumulates over calls."""
+        if self.module.check_mode:
+            self._record(plan.tags, plan.delete_digests, plan.untag, plan.dangling, [], "undecided")
+            return
+        if not self.delete_checked:
             probe_delete_allowed(self.client, self.repository)
-            # keep_last fetched these manifests already; untagging needs their exact bytes.
-            fetched = {}
-            for digest in set(plan.untag.values()) | set(plan.delete_digests):
-                manifest = self.inspector.cached(digest)
-                if manifest is not None:
-                    fetched[digest] = manifest
-            remover = TagRemover(self.client, self.repository, self.stop, self.untag_support)
+            self.delete_checked = True
+        # keep_last fetched these manifests already; untagging needs their exact bytes.
+        fetched = {}
+        for digest in set(plan.untag.values()) | set(plan.delete_digests):
+            manifest = self.inspector.cached(digest)
+            if manifest is not None:
+                fetched[digest] = manifest
+        remover = TagRemover(self.client, self.repository, self.stop, self.untag_support)
+        try:
             removal = remover.execute(plan, known_manifests=fetched)
-            self.result.update(deleted_digests=removal.deleted_digests, untagged_tags=sorted(removal.untagged),
-                               dangling_tags=sorted(removal.dangling), untagged_manifests=removal.left_untagged,
-                               delete_method=removal.delete_method)
-            return removal.removed_tags
-        self.result.update(deleted_digests=sorted(plan.delete_digests), untagged_tags=sorted(plan.untag),
-                           dangling_tags=sorted(plan.dangling), delete_method="undecided")
-        return plan.tags
+        except TagDeleteError as exc:
+            done = getattr(exc, "result", None)
+            if done is not None:
+                self._record(done.removed_tags, done.deleted_digests, done.untagged, done.dangling,
+                             done.left_untagged, done.delete_method)
+            raise
+        self._record(removal.removed_tags, removal.deleted_digests, removal.untagged, removal.dangling,
+                     removal.left_untagged, removal.delete_method)
 
     def present(self):
         tags = self.client.list_tags(self.repository)
@@ -342,21 +376,30 @@ class RepoManager:
             self.result.update(kept_tags=sorted(tags), reasons=dict((tag, "no rule selects tags") for tag in tags),
                                msg="no retention rule given; %d tags kept" % len(tags))
             return
-        infos, media_types, dangling = self._tag_infos(tags)
+        # Referrer tags (sha256-<hex>, cosign's .sig/.att/.sbom) are never candidates: they follow their image.
+        referrer_tags = sorted(tag for tag in tags if classify_tag(tag) is not None)
+        infos, media_types, dangling = self._tag_infos(sorted(set(tags) - set(referrer_tags)))
         selection = self.policy.select(infos)
         tag_digests = dict((info.tag, info.digest) for info in infos)
         kept_digests = set(tag_digests[tag] for tag in selection.keep)
         plan = plan_removal(tag_digests, selection.delete, self._protected(kept_digests, media_types), dangling)
-        self.result.update(kept_tags=selection.keep, reasons=selection.reasons)
-        self._diff(sorted(set(tag_digests) | set(dangling)), selection.keep)
+        referrer_plan = self._referrers_plan(plan, tags, tag_digests, kept_digests)
+        reasons = dict(selection.reasons)
+        reasons.update((tag, "referrer tag of a kept image") for tag in referrer_tags if tag not in referrer_plan.tags)
+        kept = sorted(reasons)
+        self.result.update(kept_tags=kept, reasons=reasons)
+        self._diff(sorted(set(tag_digests) | set(dangling) | set(referrer_tags)), kept)
         if not plan.tags:
-            self.result["msg"] = "nothing to delete; %d tags kept" % len(selection.keep)
+            self.result["msg"] = "nothing to delete; %d tags kept" % len(kept)
             return
-        self.result.update(changed=True, deleted_tags=plan.tags)
+        self.result["changed"] = True
         try:
-            self.result["deleted_tags"] = self._execute(plan)
+            # Referrers first: a run stopped in between leaves the image, which the next run deletes with them.
+            if referrer_plan.tags or referrer_plan.delete_digests:
+                self._execute(referrer_plan)
+            self._execute(plan)
         finally:
-            self.result["msg"] = self._summary(len(selection.keep))
+            self.result["msg"] = self._summary(len(kept))
 
     def _summary(self, kept: int) -> str:
         """The one-line msg of a retention run; it says how the tags went and what GC must do."""
@@ -455,12 +498,9 @@ def main():
             manager = RepoManager(module, client, policy)
             result = manager.run()
     except TagDeleteError as exc:
-        done = getattr(exc, "result", None)
+        # RepoManager recorded what was done before the failure.
         partial = manager.result if manager else {}
-        if done is not None:
-            partial.update(deleted_tags=done.removed_tags, deleted_digests=done.deleted_digests,
-                           untagged_tags=sorted(done.untagged), changed=bool(done.removed_tags),
-                           untagged_manifests=done.left_untagged, delete_method=done.delete_method)
+        partial["changed"] = bool(partial.get("deleted_tags"))
         partial.pop("msg", None)
         module.fail_json(msg=str(exc), **partial)
     except RegistryError as exc:
