@@ -510,14 +510,21 @@ class TagRemover:
         return tag
 
     def _untag_plan(self, plan: RemovalPlan, result: RemovalResult) -> RemovalPlan:
-        """``plan`` with every digest delete turned into tag deletes (the registry untags)."""
+        """``plan`` with every digest delete turned into tag deletes (the registry untags).
+
+        A digest planned without tags (an untagged referrer) can only go by digest, and still does.
+        """
         untag = dict(plan.untag)
+        untagged_only = {}
         for digest, tags in plan.delete_digests.items():
+            if not tags:
+                untagged_only[digest] = []
+                continue
             result.left_untagged.append(digest)
             for tag in tags:
                 untag[tag] = digest
         result.left_untagged.sort()
-        return RemovalPlan(delete_digests={}, untag=untag, dangling=list(plan.dangling))
+        return RemovalPlan(delete_digests=untagged_only, untag=untag, dangling=list(plan.dangling))
 
     @staticmethod
     def _without(plan: RemovalPlan, tag: str) -> RemovalPlan:
