@@ -325,14 +325,21 @@ class RepoManager:
     def _referrers_plan(self, plan: RemovalPlan, tags, tag_digests, kept_digests):
         """The removal plan for the referrers of the digests ``plan`` deletes (signatures, SBOMs, their tags)."""
         removal = plan_referrers_removal(self.client, self.repository, plan.delete_digests, tags)
-        self.result["deleted_referrers"] = removal.details
-        heads = resolve_tags(self.client, self.repository, removal.tags)
         all_digests = dict(tag_digests)
-        all_digests.update((tag, head.digest) for tag, head in heads.items())
-        referrer_plan = plan_removal(all_digests, heads, kept_digests)
+        if removal.tags:
+            # Every referrer tag, kept ones too: cosign-style signatures without a subject can be byte-identical
+            # for two images, and a digest delete would take the kept image's tag along.
+            referrer_tags = [tag for tag in tags if classify_tag(tag) is not None]
+            all_digests.update((tag, head.digest) for tag, head in
+                               resolve_tags(self.client, self.repository, referrer_tags).items())
+        referrer_plan = plan_removal(all_digests, [tag for tag in removal.tags if tag in all_digests], kept_digests)
+        # A referrer under a tag of its own goes only if the policy selects that tag.
+        tagged = set(all_digests.values())
         for digest in removal.digests:
-            if digest not in all_digests.values():
+            if digest not in tagged:
                 referrer_plan.delete_digests.setdefault(digest, [])
+        self.result["deleted_referrers"] = [entry for entry in removal.details
+                                            if entry.get("digest") is None or entry["digest"] not in tagged]
         return referrer_plan
 
     def _record(self, removed_tags, deleted_digests, untagged, dangling, left_untagged, method):

@@ -312,3 +312,13 @@ def test_retention_refuses_a_referrers_tag_that_lists_another_images_referrer(mo
     assert not ok and "lists %s as a referrer of %s, but that manifest's subject is %s" % (
         digests["new-sbom"], digests["old"], digests["new"]) in result["msg"]
     assert "\n" not in result["msg"] and registry.repos["app"]["tags"] == before
+
+
+def test_a_signature_shared_by_a_kept_image_keeps_its_tag(monkeypatch):
+    # cosign-style signatures carry no subject, so two images can have byte-identical ones (found on the real 2.8)
+    registry, digests = signed_repository(FakeDistribution2)
+    registry.repos["app"]["tags"][cosign_tag(digests["new"], "sig")] = digests["old-sig"]
+    ok, result = run_module(monkeypatch, dict(repository="app", keep_last=1), registry)
+    assert ok and cosign_tag(digests["old"], "sig") in result["deleted_tags"]
+    assert registry.repos["app"]["tags"][cosign_tag(digests["new"], "sig")] == digests["old-sig"]
+    assert digests["old-sig"] in registry.repos["app"]["manifests"]
