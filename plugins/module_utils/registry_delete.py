@@ -36,7 +36,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional
 
-from ansible_collections.dockhand.registry.plugins.module_utils.referrers import UntagSupport, delete_tag
+from ansible_collections.dockhand.registry.plugins.module_utils.referrers import (
+    UntagSupport,
+    classify_tag,
+    delete_tag,
+    plan_referrers_removal,
+)
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
     DELETE_FIX,
     RegistryDeleteDisabled,
@@ -126,6 +131,30 @@ def plan_removal(tag_digests: Dict[str, str], remove: Iterable[str], protected: 
             for tag in removed:
                 plan.untag[tag] = digest
     return plan
+
+
+def plan_referrers_of(client, repository: str, subjects: Iterable[str], tags: Iterable[str],
+                      tag_digests: Dict[str, str], protected: Iterable[str] = ()):
+    """The RemovalPlan for the referrers of ``subjects`` (digests about to go), and one detail per referrer.
+
+    ``tags`` is the repository's tag list, ``tag_digests`` the digests of its image tags, ``protected``
+    digests that must stay. A referrer under a tag of its own (not a referrer tag) stays with that tag.
+    """
+    tags = list(tags)
+    removal = plan_referrers_removal(client, repository, subjects, tags)
+    all_digests = dict(tag_digests)
+    if removal.tags:
+        # Every referrer tag, kept ones too: cosign-style signatures without a subject can be byte-identical
+        # for two images, and a digest delete would take the kept image's tag along.
+        referrer_tags = [tag for tag in tags if classify_tag(tag) is not None]
+        all_digests.update((tag, head.digest) for tag, head in resolve_tags(client, repository, referrer_tags).items())
+    plan = plan_removal(all_digests, [tag for tag in removal.tags if tag in all_digests], protected)
+    tagged = set(all_digests.values())
+    for digest in removal.digests:
+        if digest not in tagged:
+            plan.delete_digests.setdefault(digest, [])
+    details = [entry for entry in removal.details if entry.get("digest") is None or entry["digest"] not in tagged]
+    return plan, details
 
 
 def throwaway_manifest(repository: str, tag: str) -> bytes:
@@ -387,7 +416,8 @@ class TagRemover:
                 " writing to the repository?); run again to remove them" % (
                     ", ".join(pending[:10]), self.repository, MAX_REPAIR_ROUNDS))
 
-    def execute(self, plan: RemovalPlan, known_manifests: Optional[Dict[str, object]] = None) -> RemovalResult:
+    def execute(self, plan: RemovalPlan, known_manifests: Optional[Dict[str, object]] = None,
+                digests_by_untag: bool = True) -> RemovalResult:
         """Carry out ``plan`` on the bounded pool.
 
         ``known_manifests`` (digest -> Manifest) are manifests the caller fetched already;
@@ -399,7 +429,8 @@ class TagRemover:
         through a throw-away manifest with a tag DELETE as the probe (UntagSupport). On a registry
         that untags, every other tag then goes by tag DELETE, those of digests losing all their tags
         too (a digest delete costs the registry a scan of all tags): such manifests stay untagged
-        (RemovalResult.left_untagged) until GC with delete-untagged.
+        (RemovalResult.left_untagged) until GC with delete-untagged. ``digests_by_untag=False`` keeps
+        digest deletes for a caller that was asked to delete manifests, not tags.
         """
         result = RemovalResult()
         originals = dict(known_manifests or {})
@@ -407,7 +438,7 @@ class TagRemover:
         probed = None
         if self.untag_support.supported is None and (plan.untag or plan.delete_digests) and not self.stop.requested:
             probed = self._probe_with_first_tag(plan, originals, result)
-        if self.untag_support.supported:
+        if self.untag_support.supported and digests_by_untag:
             plan = self._untag_plan(plan, result)
         if probed is not None:
             plan = self._without(plan, probed)
@@ -489,7 +520,10 @@ class TagRemover:
             tag = sorted(plan.untag)[0]
             digest = plan.untag[tag]
         else:
-            digest = sorted(plan.delete_digests)[0]
+            tagged = sorted(digest for digest, tags in plan.delete_digests.items() if tags)
+            if not tagged:
+                return None  # only untagged manifests: digest deletes, nothing to learn from
+            digest = tagged[0]
             tag = plan.delete_digests[digest][0]
         if digest not in originals:
             originals[digest] = self.client.get_manifest(self.repository, digest)

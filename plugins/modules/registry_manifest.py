@@ -73,6 +73,19 @@ options:
       - With O(state=present) the source image is stored under its digest without a tag, and its digest must
         equal O(digest).
     type: str
+  delete_referrers:
+    description:
+      - With O(state=absent) and O(digest), what happens to the manifest's referrers (signatures, SBOMs,
+        attestations): the ones the referrers API lists, the ones the referrers tag C(sha256-<hex>) lists, that
+        tag itself, and cosign-style tags C(sha256-<hex>.sig), C(.att) and C(.sbom).
+      - V(true) deletes them first, then the manifest (RV(deleted_referrers)). A referrer that also has a tag of its
+        own (not a referrer tag) stays with that tag. A referrer list that names a manifest whose subject is another
+        image fails with one line before anything is deleted.
+      - V(false) refuses with one line, deleting nothing, when the manifest has referrers.
+      - O(state=absent) with O(tag) removes only that tag and never touches referrers; the image and its referrers
+        stay while the manifest exists.
+    type: bool
+    default: true
   state:
     description:
       - V(present) makes O(tag) (or O(digest)) name the image O(source) names.
@@ -183,6 +196,13 @@ method:
   returned: success
   type: str
   sample: untag
+deleted_referrers:
+  description:
+    - With O(state=absent) and O(digest), the referrers deleted (or to be deleted) with the manifest, one entry
+      each, with C(subject), C(digest) (an untagged referrer) or C(tag) (a referrer tag), and C(found_by).
+  returned: changed and state is absent
+  type: list
+  elements: dict
 delete_method:
   description:
     - For O(state=absent), how the registry removed the tag. V(untag) - the registry's tag delete (it deletes
@@ -264,11 +284,12 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_copy im
     copy_method,
     summarize,
 )
-from ansible_collections.dockhand.registry.plugins.module_utils.referrers import UntagSupport
+from ansible_collections.dockhand.registry.plugins.module_utils.referrers import UntagSupport, classify_tag
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete import (
     TagDeleteError,
     TagRemover,
     index_children,
+    plan_referrers_of,
     plan_single_tag,
     remove_single_tag,
     resolve_tags,
@@ -405,20 +426,36 @@ class ManifestManager:
             self.result["msg"] = "manifest %s does not exist in %s" % (self.digest, self.repository)
             self._diff(None, None)
             return
-        heads = resolve_tags(self.client, self.repository, self.client.list_tags(self.repository))
+        listed = self.client.list_tags(self.repository)
+        heads = resolve_tags(self.client, self.repository, listed)
         tags = sorted(tag for tag, tag_head in heads.items() if tag_head.digest == self.digest)
         indexes = sorted(index for index, children in index_children(self.client, self.repository, heads.values()).items()
                          if self.digest in children and index != self.digest)
         for index in indexes:
             self.module.warn("manifest %s is listed by index %s, which breaks once it is deleted" % (self.digest, index))
-        self.result.update(changed=True, method="delete_digest", deleted_tags=tags, previous_digest=self.digest,
-                           digest=None, delete_method="digest")
+        tag_digests = dict((tag, tag_head.digest) for tag, tag_head in heads.items() if classify_tag(tag) is None)
+        kept = set(tag_digests.values()) - {self.digest}
+        referrer_plan, referrers = plan_referrers_of(self.client, self.repository, [self.digest], listed,
+                                                     tag_digests, kept)
+        if referrers and not self.params["delete_referrers"]:
+            raise RegistryError(
+                "manifest %s of %s on registry %s has %d referrers and referrer tags (%s); nothing was deleted;"
+                " delete_referrers: true deletes them with it" % (
+                    self.digest, self.repository, self.client.host, len(referrers),
+                    ", ".join(entry.get("tag") or entry["digest"] for entry in referrers[:5])))
+        self.result.update(changed=True, method="delete_digest", deleted_tags=sorted(tags + referrer_plan.tags),
+                           previous_digest=self.digest, digest=None, delete_method="digest",
+                           deleted_referrers=referrers)
         self._diff(self.digest, None, tags)
-        text = "manifest %s of %s and its %d tags" % (self.digest, self.repository, len(tags))
+        text = "manifest %s of %s and its %d tags, with %d referrers" % (
+            self.digest, self.repository, len(tags), len(referrers))
         if self.module.check_mode:
             self.result["msg"] = "would delete " + text
             return
         remover = TagRemover(self.client, self.repository, self.client.stop)
+        if referrer_plan.tags or referrer_plan.delete_digests:
+            # Referrers first: a run stopped in between leaves the image, and the next run finishes the job.
+            remover.execute(referrer_plan, digests_by_untag=False)
         remover.delete_digest(self.digest, tags)
         # An unclear answer (a 404 after a failed attempt) may have left the tags dangling.
         remover.settle()
@@ -458,6 +495,7 @@ def main():
     argument_spec.update(manifest_reference_argument_spec())
     argument_spec.update(
         state=dict(type="str", default="present", choices=["present", "absent"]),
+        delete_referrers=dict(type="bool", default=True),
         source=dict(type="str"),
         source_username=dict(type="str"),
         source_password=dict(type="str", no_log=True),

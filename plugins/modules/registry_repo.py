@@ -212,11 +212,7 @@ from ansible_collections.dockhand.registry.plugins.module_utils.image_reference 
     ReferenceError as ImageReferenceError,
     validate_repository,
 )
-from ansible_collections.dockhand.registry.plugins.module_utils.referrers import (
-    UntagSupport,
-    classify_tag,
-    plan_referrers_removal,
-)
+from ansible_collections.dockhand.registry.plugins.module_utils.referrers import UntagSupport, classify_tag
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
     ManifestHead,
     RegistryClient,
@@ -233,6 +229,7 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete 
     find_throwaway_tags,
     index_children,
     is_throwaway,
+    plan_referrers_of,
     plan_removal,
     probe_delete_allowed,
     resolve_tags,
@@ -324,22 +321,9 @@ class RepoManager:
 
     def _referrers_plan(self, plan: RemovalPlan, tags, tag_digests, kept_digests):
         """The removal plan for the referrers of the digests ``plan`` deletes (signatures, SBOMs, their tags)."""
-        removal = plan_referrers_removal(self.client, self.repository, plan.delete_digests, tags)
-        all_digests = dict(tag_digests)
-        if removal.tags:
-            # Every referrer tag, kept ones too: cosign-style signatures without a subject can be byte-identical
-            # for two images, and a digest delete would take the kept image's tag along.
-            referrer_tags = [tag for tag in tags if classify_tag(tag) is not None]
-            all_digests.update((tag, head.digest) for tag, head in
-                               resolve_tags(self.client, self.repository, referrer_tags).items())
-        referrer_plan = plan_removal(all_digests, [tag for tag in removal.tags if tag in all_digests], kept_digests)
-        # A referrer under a tag of its own goes only if the policy selects that tag.
-        tagged = set(all_digests.values())
-        for digest in removal.digests:
-            if digest not in tagged:
-                referrer_plan.delete_digests.setdefault(digest, [])
-        self.result["deleted_referrers"] = [entry for entry in removal.details
-                                            if entry.get("digest") is None or entry["digest"] not in tagged]
+        referrer_plan, details = plan_referrers_of(self.client, self.repository, plan.delete_digests, tags,
+                                                   tag_digests, kept_digests)
+        self.result["deleted_referrers"] = details
         return referrer_plan
 
     def _record(self, removed_tags, deleted_digests, untagged, dangling, left_untagged, method):

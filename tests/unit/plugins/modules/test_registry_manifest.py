@@ -6,10 +6,18 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.dockhand.registry.plugins.module_utils.referrers import (
+    apply_index_change,
+    cosign_tag,
+    plan_add_referrer,
+    referrers_tag,
+)
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import Manifest
 from ansible_collections.dockhand.registry.plugins.modules import registry_manifest
 from ansible_collections.dockhand.registry.tests.unit.plugins.modules.module_runner import run_module as run_module_main
 from ansible_collections.dockhand.registry.tests.unit.plugins.module_utils.registry_fake import FakeRegistry
 from ansible_collections.dockhand.registry.tests.unit.plugins.module_utils.registry_fake_oci import (
+    OCI_MANIFEST,
     FakeDistribution2,
     FakeDistribution3,
 )
@@ -161,3 +169,40 @@ def test_absent_on_a_dangling_tag_removes_it(monkeypatch):
     assert registry.repos["team/app"]["tags"] == {"keep": digest}
     ok, result = run_module(monkeypatch, args, {REGISTRY: registry})
     assert ok and not result["changed"] and "does not exist" in result["msg"]
+
+
+def signed_image(registry):
+    """An image with an SBOM in its referrers tag and a cosign-style signature; returns (image, sbom, signature)."""
+    digest = registry.add_image("app", ["v1"])
+    sbom, body = registry.add_referrer("app", digest, artifact_type="application/spdx+json")
+    apply_index_change(registry, "app", plan_add_referrer(registry, "app", Manifest(sbom, OCI_MANIFEST, body)))
+    signature = registry.add_image("app", [cosign_tag(digest, "sig")], marker="signature")
+    return digest, sbom, signature
+
+
+@pytest.mark.parametrize("fake", [FakeDistribution2, FakeDistribution3])
+def test_absent_digest_deletes_its_referrers_by_default(monkeypatch, fake):
+    registry = fake(REGISTRY)
+    digest, sbom, signature = signed_image(registry)
+    args = dict(registry=REGISTRY, repository="app", digest=digest, state="absent", _ansible_check_mode=True)
+    ok, plan = run_module(monkeypatch, args, {REGISTRY: registry})
+    assert ok and plan["deleted_tags"] == sorted(["v1", referrers_tag(digest), cosign_tag(digest, "sig")])
+    assert len(registry.repos["app"]["tags"]) == 3
+    args["_ansible_check_mode"] = False
+    ok, result = run_module(monkeypatch, args, {REGISTRY: registry})
+    assert ok and result["deleted_tags"] == plan["deleted_tags"] and result["deleted_referrers"] == plan["deleted_referrers"]
+    assert registry.repos["app"]["tags"] == {}
+    assert not set(registry.repos["app"]["manifests"]) & {digest, sbom, signature}
+    ok, again = run_module(monkeypatch, args, {REGISTRY: registry})
+    assert ok and not again["changed"]
+
+
+def test_absent_digest_refuses_with_referrers_when_asked_to(monkeypatch):
+    registry = FakeDistribution2(REGISTRY)
+    digest, _sbom, _signature = signed_image(registry)
+    before = dict(registry.repos["app"]["tags"])
+    ok, result = run_module(monkeypatch, dict(registry=REGISTRY, repository="app", digest=digest, state="absent",
+                                              delete_referrers=False), {REGISTRY: registry})
+    assert not ok and "has 3 referrers and referrer tags" in result["msg"] and "nothing was deleted" in result["msg"]
+    assert REGISTRY in result["msg"] and "\n" not in result["msg"]
+    assert registry.repos["app"]["tags"] == before
