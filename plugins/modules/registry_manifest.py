@@ -76,7 +76,7 @@ options:
   delete_referrers:
     description:
       - With O(state=absent) and O(digest), what happens to the manifest's referrers (signatures, SBOMs,
-        attestations): the ones the referrers API lists, the ones the referrers tag C(sha256-<hex>) lists, that
+        attestations), that is the ones the referrers API lists, the ones the referrers tag C(sha256-<hex>) lists, that
         tag itself, and cosign-style tags C(sha256-<hex>.sig), C(.att) and C(.sbom).
       - V(true) deletes them first, then the manifest (RV(deleted_referrers)). A referrer that also has a tag of its
         own (not a referrer tag) stays with that tag. A referrer list that names a manifest whose subject is another

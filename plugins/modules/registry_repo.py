@@ -20,10 +20,17 @@ description:
     once by digest. A selected tag that shares its digest with a kept tag is removed through a unique throw-away
     manifest, so the kept tag, and with it the image, stays.
   - On a registry that deletes single tags (OCI tag delete, for example distribution v3), every selected tag is
-    removed with one tag DELETE instead, also when its manifest loses every tag: a digest delete there costs the
+    removed with one tag DELETE instead, also when its manifest loses every tag, since a digest delete there costs the
     registry a scan of all tags. The manifests so left untagged are listed in RV(untagged_manifests). Whether the
     registry can untag is learned once per run with the first selected tag, after it points at a throw-away manifest
     of the module's own, so the question never risks anything but that throw-away (see RV(delete_method)).
+  - Signatures, SBOMs and attestations (referrers) are never retention candidates. Their tags, the referrers tag
+    C(sha256-<hex>) and cosign-style C(sha256-<hex>.sig), C(.att) and C(.sbom), are kept while their image is
+    kept (RV(reasons) says V(referrer tag of a kept image)). When an image's manifest is deleted (every tag of it
+    selected), its referrers go first, in the same run and in check mode's plan (RV(deleted_referrers)), that is the ones
+    the referrers API or the referrers tag lists, that tag, and the cosign-style tags. A referrer that has a tag of
+    its own stays unless the policy selects that tag. A referrers list naming a manifest whose subject is another
+    image fails with one line before anything is deleted. State V(absent) deletes everything anyway.
   - Deleting frees no disk space by itself; the registry's garbage collection does (see the
     P(dockhand.registry.registry_server#role) role's C(garbage_collect) tasks). Manifests left untagged by the
     untag path need garbage collection with delete-untagged.
@@ -184,6 +191,14 @@ untagged_manifests:
   type: list
   elements: str
   sample: [sha256:4b2f5e0d1a8c6e3f9b7d2a1c0e5f8b3d6a9c2e1f4b7d0a3c6e9f2b5d8a1c4e7f]
+deleted_referrers:
+  description:
+    - The referrers (signatures, SBOMs, attestations) deleted, or in check mode to be deleted, with the images
+      retention deletes, one entry each with C(subject), and C(digest) (an untagged referrer) or C(tag) (a referrer
+      tag, also in RV(deleted_tags)), and C(found_by).
+  returned: success
+  type: list
+  elements: dict
 delete_method:
   description:
     - How the tags were removed. V(untag) - the registry deletes single tags (OCI tag delete; distribution v3, zot,
