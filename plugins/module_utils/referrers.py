@@ -35,6 +35,10 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_client 
     RegistryNotFound,
     sha256_digest,
 )
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import (
+    RegistryConnectionError,
+    RegistryInterrupted,
+)
 
 # How a referrer was found: the ``found_by`` of a Referrer.
 FOUND_BY_API = "referrers_api"
@@ -329,7 +333,8 @@ def read_referrers_tag(client, repository: str, tag: str) -> Optional[Manifest]:
     try:
         return client.get_manifest(repository, tag)
     except RegistryError as exc:
-        if exc.status is not None or type(exc) is not RegistryError:
+        # An HTTP answer, no answer at all, or a stop request: not about the tag's content.
+        if exc.status is not None or isinstance(exc, (RegistryConnectionError, RegistryInterrupted)):
             raise
         raise RegistryError("%s: %s" % (_tag_where(client, repository, tag), exc))
 
@@ -646,10 +651,11 @@ def plan_referrers_removal(client, repository: str, subjects: Iterable[str], tag
             if manifest is None or entry.digest in removal.digests:
                 continue
             if subject_of(manifest) != subject:
+                source = "the referrers tag %s" % entry.tag if entry.tag else "the referrers API"
                 raise RegistryError(
                     "%s of %s on registry %s lists %s as a referrer of %s, but that manifest's subject is %s;"
-                    " nothing was deleted" % ("the referrers tag %s" % entry.tag if entry.tag else "the referrers API",
-                                               repository, client.host, entry.digest, subject, subject_of(manifest)))
+                    " nothing was deleted" % (source, repository, client.host, entry.digest, subject,
+                                              subject_of(manifest)))
             removal.digests.append(entry.digest)
             removal.details.append(dict(subject=subject, digest=entry.digest, tag=None, found_by=entry.found_by,
                                         artifact_type=entry.artifact_type))

@@ -509,7 +509,6 @@ class TagRemover:
             raise error
         return result
 
-
     def _probe_with_first_tag(self, plan: RemovalPlan, originals: Dict[str, object],
                               result: RemovalResult) -> Optional[str]:
         """Remove one planned tag through a throw-away manifest, probing for untag; returns that tag.

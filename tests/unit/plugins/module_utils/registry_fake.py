@@ -186,7 +186,6 @@ class FakeRegistry:
             return _PlainNotFound()
         raise RegistryNotFound("cannot %s: 404 page not found" % what, 404)
 
-
     def dangling_tags(self, repository):
         """Tags listed whose digest has no manifest (what a half delete leaves)."""
         repo = self.repos.get(repository, {})

@@ -111,8 +111,8 @@ def test_a_failing_probe_restores_the_tag_and_removes_nothing_else():
 def test_a_tag_that_moved_is_left_alone_on_the_untag_path():
     registry, digests = seeded(FakeDistribution3())
     support = UntagSupport()
-    TagRemover(registry, REPO, untag_support=support).execute(plan_removal(dict(registry.repos[REPO]["tags"]),
-                                                                            ["s1"]))
+    first = plan_removal(dict(registry.repos[REPO]["tags"]), ["s1"])
+    TagRemover(registry, REPO, untag_support=support).execute(first)
     assert support.supported is True
     stale_plan = plan_removal(dict(registry.repos[REPO]["tags"]), ["s2"])
     registry.repos[REPO]["tags"]["s2"] = digests["pair"]  # someone re-pointed it after the plan was made
