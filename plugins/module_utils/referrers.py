@@ -661,3 +661,49 @@ def plan_referrers_removal(client, repository: str, subjects: Iterable[str], tag
                                         artifact_type=entry.artifact_type))
     removal.tags.sort()
     return removal
+
+
+# ------------------------------------------------------------------ referrers of a copied image
+
+
+@dataclass
+class ReferrerCopy:
+    """One referrer of a copied image: where it goes in the target, and what the target lacks."""
+
+    referrer: Referrer
+    reference: str
+    copy_manifest: bool
+    index_change: Optional[IndexChange] = None
+
+    @property
+    def changed(self) -> bool:
+        return self.copy_manifest or (self.index_change is not None and self.index_change.changed)
+
+    def to_result(self) -> dict:
+        return dict(self.referrer.to_result(), reference=self.reference, copied=self.copy_manifest,
+                    referrers_tag_updated=bool(self.index_change and self.index_change.changed))
+
+
+def plan_referrers_copy(source, source_repository: str, target, target_repository: str, digest: str
+                        ) -> List[ReferrerCopy]:
+    """What the target lacks of ``digest``'s referrers in the source (the image is in the target already).
+
+    A referrer with a subject goes under its digest, and into the target's referrers tag unless the
+    target has the referrers API; a cosign-style one goes under its cosign tag. Reads only.
+    """
+    found = discover_referrers(source, source_repository, digest, verify=True).referrers
+    target_api = None
+    plans = []
+    for referrer in found:
+        reference = referrer.tag if referrer.found_by == FOUND_BY_COSIGN_TAG else referrer.digest
+        head = target.head_manifest(target_repository, reference)
+        copy_manifest = head is None or head.digest != referrer.digest
+        change = None
+        if referrer.found_by != FOUND_BY_COSIGN_TAG:
+            if target_api is None:
+                target_api = has_referrers_api(target, target_repository, digest)
+            if not target_api:
+                manifest = source.get_manifest(source_repository, referrer.digest)
+                change = plan_add_referrer(target, target_repository, manifest)
+        plans.append(ReferrerCopy(referrer, reference, copy_manifest, change))
+    return plans

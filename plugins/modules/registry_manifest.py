@@ -73,6 +73,17 @@ options:
       - With O(state=present) the source image is stored under its digest without a tag, and its digest must
         equal O(digest).
     type: str
+  copy_referrers:
+    description:
+      - With O(state=present) and an image from another repository or registry, also copy the image's referrers
+        (signatures, SBOMs, attestations) found in the source by the referrers API or the referrers tag, and
+        cosign-style tags. On a target without the referrers API each copied referrer is added to the target's
+        referrers tag C(sha256-<hex>), as OCI distribution-spec 1.1 says a client must. A second run copies
+        nothing (RV(copied_referrers) is empty).
+      - Listing a referrer whose subject is another image fails with one line before anything is written.
+      - V(false) copies the image alone.
+    type: bool
+    default: true
   delete_referrers:
     description:
       - With O(state=absent) and O(digest), what happens to the manifest's referrers (signatures, SBOMs,
@@ -196,6 +207,13 @@ method:
   returned: success
   type: str
   sample: untag
+copied_referrers:
+  description:
+    - With O(state=present) and O(copy_referrers=true), the referrers the target lacked (in check mode, lacks),
+      with C(digest), C(reference) (where it goes), C(copied) and C(referrers_tag_updated).
+  returned: state is present and copy_referrers is true
+  type: list
+  elements: dict
 deleted_referrers:
   description:
     - With O(state=absent) and O(digest), the referrers deleted (or to be deleted) with the manifest, one entry
@@ -284,7 +302,14 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_copy im
     copy_method,
     summarize,
 )
-from ansible_collections.dockhand.registry.plugins.module_utils.referrers import UntagSupport, classify_tag
+from ansible_collections.dockhand.registry.plugins.module_utils.referrers import (
+    UntagSupport,
+    apply_index_change,
+    classify_tag,
+    has_referrers_api,
+    plan_add_referrer,
+    plan_referrers_copy,
+)
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete import (
     TagDeleteError,
     TagRemover,
@@ -362,8 +387,22 @@ class ManifestManager:
 
         reason = self.decide_present(current_digest, source_digest)
         self._diff(current_digest, source_digest)
-        if reason is None:
+        referrers = []
+        if self.params["copy_referrers"] and not (same_registry and ref.repository == self.repository):
+            # Read-only: against the target as it is now (the image itself may still be missing there).
+            referrers = [plan for plan in plan_referrers_copy(source_client, ref.repository, self.client,
+                                                              self.repository, source_digest) if plan.changed]
+            self.result["copied_referrers"] = [plan.to_result() for plan in referrers]
+        if reason is None and not referrers:
             self.result["msg"] = "%s:%s already points at %s" % (self.repository, self.reference, source_digest)
+            return
+        if reason is None:
+            self.result["changed"] = True
+            if not self.module.check_mode:
+                self._copy_referrers(source_client, ref.repository, same_registry, referrers, source_digest)
+            self.result["msg"] = "%s:%s already points at %s; %s %d of its referrers" % (
+                self.repository, self.reference, source_digest,
+                "would copy" if self.module.check_mode else "copied", len(referrers))
             return
         method = copy_method(same_registry, ref.repository, self.repository)
         self.result.update(changed=True, digest=source_digest, method=method)
@@ -374,12 +413,36 @@ class ManifestManager:
         copier = ImageCopier(source_client, ref.repository, self.client, self.repository, same_registry)
         copied = copier.copy(manifest, self.reference)
         self.result["transfer"] = copied.as_dict()
+        self._copy_referrers(source_client, ref.repository, same_registry, referrers, source_digest)
         counts = summarize(copied)
         self.result["msg"] = (
             "pointed %s:%s at %s (%s): %d manifests written, %d blobs copied, %d mounted, %d already present"
             % (self.repository, self.reference, source_digest, method,
                counts["manifests"], counts["copied"], counts["mounted"], counts["present"])
         )
+
+    def _copy_referrers(self, source_client, source_repository, same_registry, referrers, subject):
+        """Copy the planned referrers (after their image), then list them in the target's referrers tag.
+
+        Whether the target has the referrers API is asked again now that the image is there: a
+        repository that did not exist at planning time answers 404 either way.
+        """
+        target_api = None
+        for plan in referrers:
+            if plan.copy_manifest:
+                manifest = source_client.get_manifest(source_repository, plan.referrer.digest)
+                if manifest is None:
+                    raise CopyError("referrer %s of %s vanished from %s/%s while copying"
+                                    % (plan.referrer.digest, self.reference, source_client.host, source_repository))
+                ImageCopier(source_client, source_repository, self.client, self.repository,
+                            same_registry).copy(manifest, plan.reference)
+            if plan.index_change is not None and target_api is None:
+                target_api = has_referrers_api(self.client, self.repository, subject)
+            if plan.index_change is not None and not target_api:
+                # Re-planned now: an earlier referrer of this run may have changed the same tag.
+                manifest = self.client.get_manifest(self.repository, plan.referrer.digest)
+                apply_index_change(self.client, self.repository, plan_add_referrer(self.client, self.repository,
+                                                                                   manifest))
 
     # state=absent
 
@@ -496,6 +559,7 @@ def main():
     argument_spec.update(
         state=dict(type="str", default="present", choices=["present", "absent"]),
         delete_referrers=dict(type="bool", default=True),
+        copy_referrers=dict(type="bool", default=True),
         source=dict(type="str"),
         source_username=dict(type="str"),
         source_password=dict(type="str", no_log=True),
