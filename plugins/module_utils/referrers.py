@@ -35,6 +35,10 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_client 
     RegistryNotFound,
     sha256_digest,
 )
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import (
+    RegistryConnectionError,
+    RegistryInterrupted,
+)
 
 # How a referrer was found: the ``found_by`` of a Referrer.
 FOUND_BY_API = "referrers_api"
@@ -316,13 +320,32 @@ def referrers_from_api(client, repository: str, digest: str, artifact_type: Opti
     raise RegistryError("%s: more than %d pages" % (where, MAX_REFERRER_PAGES))
 
 
+def _tag_where(client, repository: str, tag: str) -> str:
+    return "the referrers tag %s of %s on registry %s" % (tag, repository, client.host)
+
+
+def read_referrers_tag(client, repository: str, tag: str) -> Optional[Manifest]:
+    """The manifest under referrers tag ``tag`` (None without one).
+
+    The client's own shape checks may refuse the content before index_entries sees it; that
+    refusal (an error without HTTP status) is re-raised naming the tag and the registry.
+    """
+    try:
+        return client.get_manifest(repository, tag)
+    except RegistryError as exc:
+        # An HTTP answer, no answer at all, or a stop request: not about the tag's content.
+        if exc.status is not None or isinstance(exc, (RegistryConnectionError, RegistryInterrupted)):
+            raise
+        raise RegistryError("%s: %s" % (_tag_where(client, repository, tag), exc))
+
+
 def referrers_from_tag(client, repository: str, digest: str) -> List[Referrer]:
     """The referrers listed by the referrers tag of ``digest`` ([] when there is no such tag)."""
     tag = referrers_tag(digest)
-    manifest = client.get_manifest(repository, tag)
+    manifest = read_referrers_tag(client, repository, tag)
     if manifest is None:
         return []
-    where = "the referrers tag %s of %s on registry %s" % (tag, repository, client.host)
+    where = _tag_where(client, repository, tag)
     return [_referrer(entry, FOUND_BY_REFERRERS_TAG, tag) for entry in index_entries(manifest.data, where)]
 
 
@@ -427,8 +450,8 @@ def plan_add_referrer(client, repository: str, referrer: Manifest) -> IndexChang
     if subject is None:
         raise RegistryError("manifest %s for %s has no subject, so it is no referrer" % (referrer.digest, repository))
     tag = referrers_tag(subject)
-    current = client.get_manifest(repository, tag)
-    where = "the referrers tag %s of %s on registry %s" % (tag, repository, client.host)
+    current = read_referrers_tag(client, repository, tag)
+    where = _tag_where(client, repository, tag)
     return IndexChange(tag, index_adding(current.data if current else None, descriptor_for(referrer), where))
 
 
@@ -439,8 +462,8 @@ def plan_remove_referrer(client, repository: str, subject_digest: str, referrer_
     delete of the subject (the spec's MAY), which goes through the tag-removal path.
     """
     tag = referrers_tag(subject_digest)
-    current = client.get_manifest(repository, tag)
-    where = "the referrers tag %s of %s on registry %s" % (tag, repository, client.host)
+    current = read_referrers_tag(client, repository, tag)
+    where = _tag_where(client, repository, tag)
     return IndexChange(tag, index_removing(current.data if current else None, referrer_digest, where))
 
 
@@ -524,16 +547,32 @@ class UntagSupport:
         Returns REMOVED_BY_TAG_DELETE when a tag DELETE removed it, REMOVED_BY_DIGEST when the
         throw-away manifest was deleted by digest (the 2.x way). Raises RegistryError on failure.
         """
-        if self.supported is None and self._lock.acquire(blocking=False):
-            try:
-                if self.supported is None and self.probes < self.max_probes:
-                    self.probes += 1
-                    if self._probe(client, repository, tag, throwaway_digest):
-                        return REMOVED_BY_TAG_DELETE
-            finally:
-                self._lock.release()
+        if self.probe(client, repository, tag, throwaway_digest):
+            return REMOVED_BY_TAG_DELETE
         client.delete_manifest(repository, throwaway_digest)
         return REMOVED_BY_DIGEST
+
+    def probe(self, client, repository: str, tag: str, throwaway_digest: str) -> bool:
+        """While support is unknown, try a tag DELETE on ``tag`` (re-pointed at our ``throwaway_digest``).
+
+        True when that removed the tag (and nothing of ours is left); False when the caller must
+        delete the throw-away by digest: support is known already, another thread is probing,
+        the probes are used up, or this probe found no untag.
+        """
+        if self.supported is not None or not self._lock.acquire(blocking=False):
+            return False
+        try:
+            if self.supported is not None or self.probes >= self.max_probes:
+                return False
+            self.probes += 1
+            return self._probe(client, repository, tag, throwaway_digest)
+        finally:
+            self._lock.release()
+
+    @property
+    def method(self) -> str:
+        """How this run removes single tags: ``untag``, ``throwaway``, or ``unknown`` before any probe."""
+        return {True: "untag", False: "throwaway"}.get(self.supported, "unknown")
 
     def _probe(self, client, repository, tag, throwaway_digest) -> bool:
         """Try the tag DELETE; True when the tag is gone by it (and no throw-away is left)."""
@@ -567,3 +606,104 @@ class UntagSupport:
         # Our throw-away manifest is untagged now; delete it, as the 2.x path does, so nothing is left.
         client.delete_manifest(repository, throwaway_digest)
         return True
+
+
+# ------------------------------------------------------------------ referrers of deleted images
+
+
+@dataclass
+class ReferrerRemoval:
+    """What deleting some subjects takes for their referrers: tags to remove and untagged referrers by digest."""
+
+    tags: List[str] = field(default_factory=list)
+    digests: List[str] = field(default_factory=list)
+    # One entry per referrer: subject, digest, tag (None for an untagged one), found_by.
+    details: List[dict] = field(default_factory=list)
+
+
+def plan_referrers_removal(client, repository: str, subjects: Iterable[str], tags: Iterable[str]) -> ReferrerRemoval:
+    """The referrers of ``subjects`` (digests about to be deleted) in ``repository``, whose tag list is ``tags``.
+
+    Fallback and cosign-style tags come from the tag list (no request when there are none); the
+    referrers API is asked only when a subject is to be deleted, once per subject, and only if
+    its first answer shows the registry has it. Each listed referrer is fetched and must name the
+    subject: a list that says otherwise fails with one line before anything is deleted. A listed
+    referrer that is gone already is skipped. Raises RegistryError.
+    """
+    subjects = sorted(set(subjects))
+    listed_tags = list(tags)
+    by_subject = referrer_tags_by_subject(listed_tags)
+    removal = ReferrerRemoval()
+    api = None
+    for subject in subjects:
+        entries = []
+        if api is not False:
+            found = referrers_from_api(client, repository, subject)
+            api = found is not None
+            entries = found or []
+        for referrer_tag in by_subject.get(subject, []):
+            removal.tags.append(referrer_tag.tag)
+            removal.details.append(dict(subject=subject, tag=referrer_tag.tag, found_by=referrer_tag.kind))
+            if referrer_tag.kind == FOUND_BY_REFERRERS_TAG and not api:
+                entries.extend(referrers_from_tag(client, repository, subject))
+        fetched = client.map_bounded(lambda entry: client.get_manifest(repository, entry.digest), entries)
+        for entry, manifest in zip(entries, fetched):
+            if manifest is None or entry.digest in removal.digests:
+                continue
+            if subject_of(manifest) != subject:
+                source = "the referrers tag %s" % entry.tag if entry.tag else "the referrers API"
+                raise RegistryError(
+                    "%s of %s on registry %s lists %s as a referrer of %s, but that manifest's subject is %s;"
+                    " nothing was deleted" % (source, repository, client.host, entry.digest, subject,
+                                              subject_of(manifest)))
+            removal.digests.append(entry.digest)
+            removal.details.append(dict(subject=subject, digest=entry.digest, tag=None, found_by=entry.found_by,
+                                        artifact_type=entry.artifact_type))
+    removal.tags.sort()
+    return removal
+
+
+# ------------------------------------------------------------------ referrers of a copied image
+
+
+@dataclass
+class ReferrerCopy:
+    """One referrer of a copied image: where it goes in the target, and what the target lacks."""
+
+    referrer: Referrer
+    reference: str
+    copy_manifest: bool
+    index_change: Optional[IndexChange] = None
+
+    @property
+    def changed(self) -> bool:
+        return self.copy_manifest or (self.index_change is not None and self.index_change.changed)
+
+    def to_result(self) -> dict:
+        return dict(self.referrer.to_result(), reference=self.reference, copied=self.copy_manifest,
+                    referrers_tag_updated=bool(self.index_change and self.index_change.changed))
+
+
+def plan_referrers_copy(source, source_repository: str, target, target_repository: str, digest: str
+                        ) -> List[ReferrerCopy]:
+    """What the target lacks of ``digest``'s referrers in the source (the image is in the target already).
+
+    A referrer with a subject goes under its digest, and into the target's referrers tag unless the
+    target has the referrers API; a cosign-style one goes under its cosign tag. Reads only.
+    """
+    found = discover_referrers(source, source_repository, digest, verify=True).referrers
+    target_api = None
+    plans = []
+    for referrer in found:
+        reference = referrer.tag if referrer.found_by == FOUND_BY_COSIGN_TAG else referrer.digest
+        head = target.head_manifest(target_repository, reference)
+        copy_manifest = head is None or head.digest != referrer.digest
+        change = None
+        if referrer.found_by != FOUND_BY_COSIGN_TAG:
+            if target_api is None:
+                target_api = has_referrers_api(target, target_repository, digest)
+            if not target_api:
+                manifest = source.get_manifest(source_repository, referrer.digest)
+                change = plan_add_referrer(target, target_repository, manifest)
+        plans.append(ReferrerCopy(referrer, reference, copy_manifest, change))
+    return plans

@@ -36,6 +36,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional
 
+from ansible_collections.dockhand.registry.plugins.module_utils.referrers import (
+    UntagSupport,
+    classify_tag,
+    delete_tag,
+    plan_referrers_removal,
+)
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
     DELETE_FIX,
     RegistryDeleteDisabled,
@@ -94,6 +100,9 @@ class RemovalResult:
     deleted_digests: List[str] = field(default_factory=list)
     untagged: List[str] = field(default_factory=list)
     dangling: List[str] = field(default_factory=list)
+    # Manifests whose every tag went by tag delete: they stay, untagged, until GC with delete-untagged.
+    left_untagged: List[str] = field(default_factory=list)
+    delete_method: str = "unknown"
 
 
 def plan_removal(tag_digests: Dict[str, str], remove: Iterable[str], protected: Iterable[str] = (),
@@ -122,6 +131,30 @@ def plan_removal(tag_digests: Dict[str, str], remove: Iterable[str], protected: 
             for tag in removed:
                 plan.untag[tag] = digest
     return plan
+
+
+def plan_referrers_of(client, repository: str, subjects: Iterable[str], tags: Iterable[str],
+                      tag_digests: Dict[str, str], protected: Iterable[str] = ()):
+    """The RemovalPlan for the referrers of ``subjects`` (digests about to go), and one detail per referrer.
+
+    ``tags`` is the repository's tag list, ``tag_digests`` the digests of its image tags, ``protected``
+    digests that must stay. A referrer under a tag of its own (not a referrer tag) stays with that tag.
+    """
+    tags = list(tags)
+    removal = plan_referrers_removal(client, repository, subjects, tags)
+    all_digests = dict(tag_digests)
+    if removal.tags:
+        # Every referrer tag, kept ones too: cosign-style signatures without a subject can be byte-identical
+        # for two images, and a digest delete would take the kept image's tag along.
+        referrer_tags = [tag for tag in tags if classify_tag(tag) is not None]
+        all_digests.update((tag, head.digest) for tag, head in resolve_tags(client, repository, referrer_tags).items())
+    plan = plan_removal(all_digests, [tag for tag in removal.tags if tag in all_digests], protected)
+    tagged = set(all_digests.values())
+    for digest in removal.digests:
+        if digest not in tagged:
+            plan.delete_digests.setdefault(digest, [])
+    details = [entry for entry in removal.details if entry.get("digest") is None or entry["digest"] not in tagged]
+    return plan, details
 
 
 def throwaway_manifest(repository: str, tag: str) -> bytes:
@@ -224,10 +257,13 @@ class TagRemover:
     between the two writes of an untag is pointed back at its image first.
     """
 
-    def __init__(self, client, repository: str, stop: Optional[StopRequest] = None):
+    def __init__(self, client, repository: str, stop: Optional[StopRequest] = None,
+                 untag_support: Optional[UntagSupport] = None):
         self.client = client
         self.repository = repository
         self.stop = stop or StopRequest()
+        # Shared by every remover of one run, so the registry is asked once per run.
+        self.untag_support = untag_support or UntagSupport()
         self._config_uploaded = False
         self._lock = threading.Lock()
         # Tags whose delete got an unclear answer: settle() checks them against the tag list.
@@ -287,6 +323,11 @@ class TagRemover:
                 "tag %s:%s now points at %s instead of %s; it changed while being removed, nothing was done to it"
                 % (self.repository, tag, current.digest, expected_digest)
             )
+        if self.untag_support.supported:
+            # One tag DELETE, which touches nothing else: no throw-away, nothing to restore.
+            if not delete_tag(self.client, self.repository, tag):
+                self._unsettle([tag])
+            return True
         self._ensure_throwaway_config()
         try:
             throwaway_digest = self.client.put_manifest(
@@ -301,6 +342,8 @@ class TagRemover:
             state = self._restore(tag, original, throwaway_digest)
             raise TagDeleteError("stopped by SIGTERM while removing tag %s:%s; %s" % (self.repository, tag, state))
         try:
+            if self.untag_support.probe(self.client, self.repository, tag, throwaway_digest):
+                return True
             if not self.client.delete_manifest(self.repository, throwaway_digest):
                 self._unsettle([tag])
         except RegistryNotFound:
@@ -373,17 +416,33 @@ class TagRemover:
                 " writing to the repository?); run again to remove them" % (
                     ", ".join(pending[:10]), self.repository, MAX_REPAIR_ROUNDS))
 
-    def execute(self, plan: RemovalPlan, known_manifests: Optional[Dict[str, object]] = None) -> RemovalResult:
+    def execute(self, plan: RemovalPlan, known_manifests: Optional[Dict[str, object]] = None,
+                digests_by_untag: bool = True) -> RemovalResult:
         """Carry out ``plan`` on the bounded pool.
 
         ``known_manifests`` (digest -> Manifest) are manifests the caller fetched already;
         the untag steps need the original bytes of the others and GET them once per digest.
         Every step is attempted; if any failed, TagDeleteError is raised with the first
         failure and ``.result`` holding what was done.
+
+        While the run does not know whether the registry untags, the first tag is removed alone,
+        through a throw-away manifest with a tag DELETE as the probe (UntagSupport). On a registry
+        that untags, every other tag then goes by tag DELETE, those of digests losing all their tags
+        too (a digest delete costs the registry a scan of all tags): such manifests stay untagged
+        (RemovalResult.left_untagged) until GC with delete-untagged. ``digests_by_untag=False`` keeps
+        digest deletes for a caller that was asked to delete manifests, not tags.
         """
         result = RemovalResult()
         originals = dict(known_manifests or {})
-        untag_digests = sorted(set(plan.untag.values()) - set(originals))
+        total = len(plan.tags)
+        probed = None
+        if self.untag_support.supported is None and (plan.untag or plan.delete_digests) and not self.stop.requested:
+            probed = self._probe_with_first_tag(plan, originals, result)
+        if self.untag_support.supported and digests_by_untag:
+            plan = self._untag_plan(plan, result)
+        if probed is not None:
+            plan = self._without(plan, probed)
+        untag_digests = [] if self.untag_support.supported else sorted(set(plan.untag.values()) - set(originals))
         if untag_digests:
             fetched = self.client.map_bounded(
                 lambda digest: self.client.get_manifest(self.repository, digest), untag_digests
@@ -400,7 +459,7 @@ class TagRemover:
                 if kind == "dangling":
                     return self.clear_dangling(key), None
                 original = originals.get(plan.untag[key])
-                if original is None:
+                if original is None and not self.untag_support.supported:
                     # The shared manifest vanished meanwhile, and with it the tag.
                     return False, None
                 return self.untag(key, plan.untag[key], original), None
@@ -431,6 +490,7 @@ class TagRemover:
                 result.untagged.append(key)
                 result.removed_tags.append(key)
         result.removed_tags.sort()
+        result.delete_method = self.untag_support.method
         try:
             self.settle()
         except (RegistryError, TagDeleteError) as exc:
@@ -443,11 +503,71 @@ class TagRemover:
             else:
                 error = TagDeleteError(
                     "%s (%d of %d tags removed before the failure)"
-                    % (first_error, len(result.removed_tags), len(plan.tags))
+                    % (first_error, len(result.removed_tags), total)
                 )
             error.result = result
             raise error
         return result
+
+    def _probe_with_first_tag(self, plan: RemovalPlan, originals: Dict[str, object],
+                              result: RemovalResult) -> Optional[str]:
+        """Remove one planned tag through a throw-away manifest, probing for untag; returns that tag.
+
+        Its outcome goes into ``result``; a failure is raised as the step's own failure would be.
+        """
+        if plan.untag:
+            tag = sorted(plan.untag)[0]
+            digest = plan.untag[tag]
+        else:
+            tagged = sorted(digest for digest, tags in plan.delete_digests.items() if tags)
+            if not tagged:
+                return None  # only untagged manifests: digest deletes, nothing to learn from
+            digest = tagged[0]
+            tag = plan.delete_digests[digest][0]
+        if digest not in originals:
+            originals[digest] = self.client.get_manifest(self.repository, digest)
+        if originals[digest] is None:
+            return None
+        try:
+            done = self.untag(tag, digest, originals[digest])
+        except (RegistryError, TagDeleteError) as exc:
+            error = TagDeleteError("%s (0 of %d tags removed before the failure)" % (exc, len(plan.tags)))
+            result.delete_method = self.untag_support.method
+            error.result = result
+            raise error
+        if done:
+            result.removed_tags.append(tag)
+            # A tag of a digest that goes by digest on the throw-away path is no untag, just removed first.
+            if tag in plan.untag or self.untag_support.supported:
+                result.untagged.append(tag)
+        return tag
+
+    def _untag_plan(self, plan: RemovalPlan, result: RemovalResult) -> RemovalPlan:
+        """``plan`` with every digest delete turned into tag deletes (the registry untags).
+
+        A digest planned without tags (an untagged referrer) can only go by digest, and still does.
+        """
+        untag = dict(plan.untag)
+        untagged_only = {}
+        for digest, tags in plan.delete_digests.items():
+            if not tags:
+                untagged_only[digest] = []
+                continue
+            result.left_untagged.append(digest)
+            for tag in tags:
+                untag[tag] = digest
+        result.left_untagged.sort()
+        return RemovalPlan(delete_digests=untagged_only, untag=untag, dangling=list(plan.dangling))
+
+    @staticmethod
+    def _without(plan: RemovalPlan, tag: str) -> RemovalPlan:
+        """``plan`` without the steps for ``tag``, which is done already."""
+        untag = dict((key, digest) for key, digest in plan.untag.items() if key != tag)
+        delete_digests = {}
+        for digest, tags in plan.delete_digests.items():
+            # The digest itself is still deleted, even when ``tag`` was its last tag.
+            delete_digests[digest] = [other for other in tags if other != tag]
+        return RemovalPlan(delete_digests=delete_digests, untag=untag, dangling=list(plan.dangling))
 
 
 @dataclass
@@ -486,11 +606,15 @@ def plan_single_tag(client, repository: str, tag: str) -> SingleTagPlan:
 
 
 def remove_single_tag(client, repository: str, tag: str, plan: SingleTagPlan,
-                      stop: Optional[StopRequest] = None) -> bool:
-    """Carry out ``plan`` for ``tag``; returns whether anything was removed."""
+                      stop: Optional[StopRequest] = None, untag_support: Optional[UntagSupport] = None) -> bool:
+    """Carry out ``plan`` for ``tag``; returns whether anything was removed.
+
+    An ``untag`` plan re-points the tag at a throw-away manifest and then tries the registry's tag
+    DELETE (``untag_support`` tells afterwards which way it went).
+    """
     if plan.action == "absent":
         return False
-    remover = TagRemover(client, repository, stop)
+    remover = TagRemover(client, repository, stop, untag_support)
     if plan.action == "delete_digest":
         removed = remover.delete_digest(plan.digest, [tag])
     else:

@@ -58,6 +58,10 @@ options:
         the tag is pointed back too; only a run killed harder (SIGKILL) can leave the tag on the throw-away
         manifest, and running the task again then removes it. When the tag is the only one on its digest, the
         manifest is deleted by digest directly."
+      - "On a registry that deletes single tags (OCI tag delete: distribution v3, zot, GitLab and others), the
+        throw-away's tag is removed with that tag DELETE rather than a digest delete; the module learns which kind
+        of registry it talks to from that very request, so asking never risks more than the throw-away manifest.
+        RV(delete_method) says which way it went. Check mode and diff show the same plan either way."
       - "A dangling tag, one the tag list shows but that answers 404 (distribution 2.x leaves those when a manifest
         delete fails half way), is removed too: a throw-away manifest is PUT under it and deleted. A delete counts
         as done only when the registry confirmed it, or when the tag list no longer shows the tag."
@@ -69,6 +73,30 @@ options:
       - With O(state=present) the source image is stored under its digest without a tag, and its digest must
         equal O(digest).
     type: str
+  copy_referrers:
+    description:
+      - With O(state=present) and an image from another repository or registry, also copy the image's referrers
+        (signatures, SBOMs, attestations) found in the source by the referrers API or the referrers tag, and
+        cosign-style tags. On a target without the referrers API each copied referrer is added to the target's
+        referrers tag C(sha256-<hex>), as OCI distribution-spec 1.1 says a client must. A second run copies
+        nothing (RV(copied_referrers) is empty).
+      - Listing a referrer whose subject is another image fails with one line before anything is written.
+      - V(false) copies the image alone.
+    type: bool
+    default: true
+  delete_referrers:
+    description:
+      - With O(state=absent) and O(digest), what happens to the manifest's referrers (signatures, SBOMs,
+        attestations), that is the ones the referrers API lists, the ones the referrers tag C(sha256-<hex>) lists, that
+        tag itself, and cosign-style tags C(sha256-<hex>.sig), C(.att) and C(.sbom).
+      - V(true) deletes them first, then the manifest (RV(deleted_referrers)). A referrer that also has a tag of its
+        own (not a referrer tag) stays with that tag. A referrer list that names a manifest whose subject is another
+        image fails with one line before anything is deleted.
+      - V(false) refuses with one line, deleting nothing, when the manifest has referrers.
+      - O(state=absent) with O(tag) removes only that tag and never touches referrers; the image and its referrers
+        stay while the manifest exists.
+    type: bool
+    default: true
   state:
     description:
       - V(present) makes O(tag) (or O(digest)) name the image O(source) names.
@@ -179,6 +207,31 @@ method:
   returned: success
   type: str
   sample: untag
+copied_referrers:
+  description:
+    - With O(state=present) and O(copy_referrers=true), the referrers the target lacked (in check mode, lacks),
+      with C(digest), C(reference) (where it goes), C(copied) and C(referrers_tag_updated).
+  returned: state is present and copy_referrers is true
+  type: list
+  elements: dict
+deleted_referrers:
+  description:
+    - With O(state=absent) and O(digest), the referrers deleted (or to be deleted) with the manifest, one entry
+      each, with C(subject), C(digest) (an untagged referrer) or C(tag) (a referrer tag), and C(found_by).
+  returned: changed and state is absent
+  type: list
+  elements: dict
+delete_method:
+  description:
+    - For O(state=absent), how the registry removed the tag. V(untag) - the registry's tag delete (it deletes
+      single tags). V(throwaway) - a throw-away manifest deleted by digest (distribution 2.x, which cannot delete a
+      tag). V(digest) - the manifest by digest, with every tag on it. V(undecided) - check mode, which sends no
+      write to find out.
+    - Either way the image's manifest stays until garbage collection; a manifest left without tags is freed
+      only by garbage collection with delete-untagged.
+  returned: changed and state is absent
+  type: str
+  sample: throwaway
 deleted_tags:
   description:
     - The tags that are (or in check mode would be) removed. With O(digest), every tag that pointed at it.
@@ -249,10 +302,19 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_copy im
     copy_method,
     summarize,
 )
+from ansible_collections.dockhand.registry.plugins.module_utils.referrers import (
+    UntagSupport,
+    apply_index_change,
+    classify_tag,
+    has_referrers_api,
+    plan_add_referrer,
+    plan_referrers_copy,
+)
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete import (
     TagDeleteError,
     TagRemover,
     index_children,
+    plan_referrers_of,
     plan_single_tag,
     remove_single_tag,
     resolve_tags,
@@ -325,8 +387,22 @@ class ManifestManager:
 
         reason = self.decide_present(current_digest, source_digest)
         self._diff(current_digest, source_digest)
-        if reason is None:
+        referrers = []
+        if self.params["copy_referrers"] and not (same_registry and ref.repository == self.repository):
+            # Read-only: against the target as it is now (the image itself may still be missing there).
+            referrers = [plan for plan in plan_referrers_copy(source_client, ref.repository, self.client,
+                                                              self.repository, source_digest) if plan.changed]
+            self.result["copied_referrers"] = [plan.to_result() for plan in referrers]
+        if reason is None and not referrers:
             self.result["msg"] = "%s:%s already points at %s" % (self.repository, self.reference, source_digest)
+            return
+        if reason is None:
+            self.result["changed"] = True
+            if not self.module.check_mode:
+                self._copy_referrers(source_client, ref.repository, same_registry, referrers, source_digest)
+            self.result["msg"] = "%s:%s already points at %s; %s %d of its referrers" % (
+                self.repository, self.reference, source_digest,
+                "would copy" if self.module.check_mode else "copied", len(referrers))
             return
         method = copy_method(same_registry, ref.repository, self.repository)
         self.result.update(changed=True, digest=source_digest, method=method)
@@ -337,12 +413,36 @@ class ManifestManager:
         copier = ImageCopier(source_client, ref.repository, self.client, self.repository, same_registry)
         copied = copier.copy(manifest, self.reference)
         self.result["transfer"] = copied.as_dict()
+        self._copy_referrers(source_client, ref.repository, same_registry, referrers, source_digest)
         counts = summarize(copied)
         self.result["msg"] = (
             "pointed %s:%s at %s (%s): %d manifests written, %d blobs copied, %d mounted, %d already present"
             % (self.repository, self.reference, source_digest, method,
                counts["manifests"], counts["copied"], counts["mounted"], counts["present"])
         )
+
+    def _copy_referrers(self, source_client, source_repository, same_registry, referrers, subject):
+        """Copy the planned referrers (after their image), then list them in the target's referrers tag.
+
+        Whether the target has the referrers API is asked again now that the image is there: a
+        repository that did not exist at planning time answers 404 either way.
+        """
+        target_api = None
+        for plan in referrers:
+            if plan.copy_manifest:
+                manifest = source_client.get_manifest(source_repository, plan.referrer.digest)
+                if manifest is None:
+                    raise CopyError("referrer %s of %s vanished from %s/%s while copying"
+                                    % (plan.referrer.digest, self.reference, source_client.host, source_repository))
+                ImageCopier(source_client, source_repository, self.client, self.repository,
+                            same_registry).copy(manifest, plan.reference)
+            if plan.index_change is not None and target_api is None:
+                target_api = has_referrers_api(self.client, self.repository, subject)
+            if plan.index_change is not None and not target_api:
+                # Re-planned now: an earlier referrer of this run may have changed the same tag.
+                manifest = self.client.get_manifest(self.repository, plan.referrer.digest)
+                apply_index_change(self.client, self.repository, plan_add_referrer(self.client, self.repository,
+                                                                                   manifest))
 
     # state=absent
 
@@ -364,17 +464,22 @@ class ManifestManager:
                 why.append("%d other tags keep its image" % len(plan.sharing_tags))
             if plan.referencing_indexes:
                 why.append("indexes %s list it" % ", ".join(plan.referencing_indexes))
-            text = "tag %s of %s through a throw-away manifest; %s" % (self.tag, self.repository, " and ".join(why))
+            text = "tag %s of %s through a throw-away manifest%%s; %s" % (self.tag, self.repository, " and ".join(why))
         else:
             text = "tag %s of %s by deleting its manifest %s, which no other tag uses" % (
                 self.tag, self.repository, plan.digest)
+        self.result["delete_method"] = dict(untag="undecided", dangling="throwaway").get(plan.action, "digest")
         if self.module.check_mode:
-            self.result["msg"] = "would remove " + text
+            self.result["msg"] = "would remove " + text.replace("%s", "")
             return
-        if not remove_single_tag(self.client, self.repository, self.tag, plan, self.client.stop):
+        support = UntagSupport()
+        if not remove_single_tag(self.client, self.repository, self.tag, plan, self.client.stop, support):
             self.result.update(changed=False, deleted_tags=[], method="none")
             self.result["msg"] = "tag %s of %s disappeared meanwhile" % (self.tag, self.repository)
             return
+        if plan.action == "untag":
+            self.result["delete_method"] = support.method
+            text = text % (" and the registry's tag delete" if support.method == "untag" else "")
         self.result["msg"] = "removed %s; %s" % (text, GC_NOTE)
 
     def absent_digest(self):
@@ -384,20 +489,36 @@ class ManifestManager:
             self.result["msg"] = "manifest %s does not exist in %s" % (self.digest, self.repository)
             self._diff(None, None)
             return
-        heads = resolve_tags(self.client, self.repository, self.client.list_tags(self.repository))
+        listed = self.client.list_tags(self.repository)
+        heads = resolve_tags(self.client, self.repository, listed)
         tags = sorted(tag for tag, tag_head in heads.items() if tag_head.digest == self.digest)
         indexes = sorted(index for index, children in index_children(self.client, self.repository, heads.values()).items()
                          if self.digest in children and index != self.digest)
         for index in indexes:
             self.module.warn("manifest %s is listed by index %s, which breaks once it is deleted" % (self.digest, index))
-        self.result.update(changed=True, method="delete_digest", deleted_tags=tags, previous_digest=self.digest,
-                           digest=None)
+        tag_digests = dict((tag, tag_head.digest) for tag, tag_head in heads.items() if classify_tag(tag) is None)
+        kept = set(tag_digests.values()) - {self.digest}
+        referrer_plan, referrers = plan_referrers_of(self.client, self.repository, [self.digest], listed,
+                                                     tag_digests, kept)
+        if referrers and not self.params["delete_referrers"]:
+            raise RegistryError(
+                "manifest %s of %s on registry %s has %d referrers and referrer tags (%s); nothing was deleted;"
+                " delete_referrers: true deletes them with it" % (
+                    self.digest, self.repository, self.client.host, len(referrers),
+                    ", ".join(entry.get("tag") or entry["digest"] for entry in referrers[:5])))
+        self.result.update(changed=True, method="delete_digest", deleted_tags=sorted(tags + referrer_plan.tags),
+                           previous_digest=self.digest, digest=None, delete_method="digest",
+                           deleted_referrers=referrers)
         self._diff(self.digest, None, tags)
-        text = "manifest %s of %s and its %d tags" % (self.digest, self.repository, len(tags))
+        text = "manifest %s of %s and its %d tags, with %d referrers" % (
+            self.digest, self.repository, len(tags), len(referrers))
         if self.module.check_mode:
             self.result["msg"] = "would delete " + text
             return
         remover = TagRemover(self.client, self.repository, self.client.stop)
+        if referrer_plan.tags or referrer_plan.delete_digests:
+            # Referrers first: a run stopped in between leaves the image, and the next run finishes the job.
+            remover.execute(referrer_plan, digests_by_untag=False)
         remover.delete_digest(self.digest, tags)
         # An unclear answer (a 404 after a failed attempt) may have left the tags dangling.
         remover.settle()
@@ -437,6 +558,8 @@ def main():
     argument_spec.update(manifest_reference_argument_spec())
     argument_spec.update(
         state=dict(type="str", default="present", choices=["present", "absent"]),
+        delete_referrers=dict(type="bool", default=True),
+        copy_referrers=dict(type="bool", default=True),
         source=dict(type="str"),
         source_username=dict(type="str"),
         source_password=dict(type="str", no_log=True),

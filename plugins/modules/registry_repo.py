@@ -19,8 +19,21 @@ description:
     Tags are grouped by digest; a digest whose every tag is selected (and which no kept index lists) is deleted
     once by digest. A selected tag that shares its digest with a kept tag is removed through a unique throw-away
     manifest, so the kept tag, and with it the image, stays.
+  - On a registry that deletes single tags (OCI tag delete, for example distribution v3), every selected tag is
+    removed with one tag DELETE instead, also when its manifest loses every tag, since a digest delete there costs the
+    registry a scan of all tags. The manifests so left untagged are listed in RV(untagged_manifests). Whether the
+    registry can untag is learned once per run with the first selected tag, after it points at a throw-away manifest
+    of the module's own, so the question never risks anything but that throw-away (see RV(delete_method)).
+  - Signatures, SBOMs and attestations (referrers) are never retention candidates. Their tags, the referrers tag
+    C(sha256-<hex>) and cosign-style C(sha256-<hex>.sig), C(.att) and C(.sbom), are kept while their image is
+    kept (RV(reasons) says V(referrer tag of a kept image)). When an image's manifest is deleted (every tag of it
+    selected), its referrers go first, in the same run and in check mode's plan (RV(deleted_referrers)), that is the ones
+    the referrers API or the referrers tag lists, that tag, and the cosign-style tags. A referrer that has a tag of
+    its own stays unless the policy selects that tag. A referrers list naming a manifest whose subject is another
+    image fails with one line before anything is deleted. State V(absent) deletes everything anyway.
   - Deleting frees no disk space by itself; the registry's garbage collection does (see the
-    P(dockhand.registry.registry_server#role) role's C(garbage_collect) tasks).
+    P(dockhand.registry.registry_server#role) role's C(garbage_collect) tasks). Manifests left untagged by the
+    untag path need garbage collection with delete-untagged.
 author:
   - dockhand.registry contributors (@dockhand)
 extends_documentation_fragment:
@@ -32,7 +45,10 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Returns the same plan (RV(deleted_tags), RV(kept_tags)) without deleting anything.
+    details:
+      - Returns the same plan (RV(deleted_tags), RV(kept_tags)) without deleting anything, whatever the registry.
+      - Check mode sends no write, so it cannot learn whether the registry untags; RV(delete_method) is
+        V(undecided) and RV(deleted_digests) lists the digests the throw-away path would delete.
   diff_mode:
     support: full
     details: Shows the tag list before and after.
@@ -159,11 +175,39 @@ dangling_tags:
   elements: str
   sample: [ci-104]
 untagged_tags:
-  description: Deleted tags whose image stays because a kept tag or index uses it (removed through throw-away manifests).
+  description:
+    - Deleted tags removed one by one rather than with their manifest. With RV(delete_method=throwaway) these are
+      the tags whose image stays because a kept tag or index uses it (removed through throw-away manifests); with
+      RV(delete_method=untag), every deleted tag but the dangling ones.
   returned: success
   type: list
   elements: str
   sample: [ci-103]
+untagged_manifests:
+  description:
+    - With RV(delete_method=untag), the manifests whose every tag was deleted. They stay in the registry, untagged,
+      until garbage collection runs with delete-untagged; otherwise empty.
+  returned: success
+  type: list
+  elements: str
+  sample: [sha256:4b2f5e0d1a8c6e3f9b7d2a1c0e5f8b3d6a9c2e1f4b7d0a3c6e9f2b5d8a1c4e7f]
+deleted_referrers:
+  description:
+    - The referrers (signatures, SBOMs, attestations) deleted, or in check mode to be deleted, with the images
+      retention deletes, one entry each with C(subject), and C(digest) (an untagged referrer) or C(tag) (a referrer
+      tag, also in RV(deleted_tags)), and C(found_by).
+  returned: success
+  type: list
+  elements: dict
+delete_method:
+  description:
+    - How the tags were removed. V(untag) - the registry deletes single tags (OCI tag delete; distribution v3, zot,
+      GitLab and others), so each tag went with one DELETE. V(throwaway) - it does not (distribution 2.x), so tags
+      went with their manifest by digest, or through throw-away manifests. V(digest) - O(state=absent), every
+      manifest by digest. V(undecided) - check mode, which sends no write to find out. V(none) - nothing deleted.
+  returned: success
+  type: str
+  sample: throwaway
 reasons:
   description: For O(state=present), why each kept tag is kept (V(keep_tags), V(keep_last), V(not matched by match), ...).
   returned: success
@@ -183,6 +227,7 @@ from ansible_collections.dockhand.registry.plugins.module_utils.image_reference 
     ReferenceError as ImageReferenceError,
     validate_repository,
 )
+from ansible_collections.dockhand.registry.plugins.module_utils.referrers import UntagSupport, classify_tag
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
     ManifestHead,
     RegistryClient,
@@ -199,6 +244,7 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete 
     find_throwaway_tags,
     index_children,
     is_throwaway,
+    plan_referrers_of,
     plan_removal,
     probe_delete_allowed,
     resolve_tags,
@@ -227,7 +273,9 @@ class RepoManager:
         self.policy = policy
         self.repository = module.params["repository"]
         self.result = dict(changed=False, deleted_tags=[], kept_tags=[], deleted_digests=[], untagged_tags=[],
-                           dangling_tags=[])
+                           dangling_tags=[], untagged_manifests=[], delete_method="none", deleted_referrers=[])
+        self.untag_support = UntagSupport()
+        self.delete_checked = False
         self.inspector = ManifestInspector(client)
         self.stop = client.stop
 
@@ -286,22 +334,47 @@ class RepoManager:
             protected.update(children)
         return protected
 
+    def _referrers_plan(self, plan: RemovalPlan, tags, tag_digests, kept_digests):
+        """The removal plan for the referrers of the digests ``plan`` deletes (signatures, SBOMs, their tags)."""
+        referrer_plan, details = plan_referrers_of(self.client, self.repository, plan.delete_digests, tags,
+                                                   tag_digests, kept_digests)
+        self.result["deleted_referrers"] = details
+        return referrer_plan
+
+    def _record(self, removed_tags, deleted_digests, untagged, dangling, left_untagged, method):
+        """Add one removal's outcome (or, in check mode, its plan) to the result."""
+        result = self.result
+        for key, values in (("deleted_tags", removed_tags), ("deleted_digests", deleted_digests),
+                            ("untagged_tags", untagged), ("dangling_tags", dangling),
+                            ("untagged_manifests", left_untagged)):
+            result[key] = sorted(set(result[key]) | set(values))
+        result["delete_method"] = method
+
     def _execute(self, plan: RemovalPlan):
-        if not self.module.check_mode:
+        """Carry out ``plan`` (in check mode, record it); the result accumulates over calls."""
+        if self.module.check_mode:
+            self._record(plan.tags, plan.delete_digests, plan.untag, plan.dangling, [], "undecided")
+            return
+        if not self.delete_checked:
             probe_delete_allowed(self.client, self.repository)
-            # keep_last fetched these manifests already; untagging needs their exact bytes.
-            fetched = {}
-            for digest in set(plan.untag.values()):
-                manifest = self.inspector.cached(digest)
-                if manifest is not None:
-                    fetched[digest] = manifest
-            removal = TagRemover(self.client, self.repository, self.stop).execute(plan, known_manifests=fetched)
-            self.result.update(deleted_digests=removal.deleted_digests, untagged_tags=sorted(removal.untagged),
-                               dangling_tags=sorted(removal.dangling))
-            return removal.removed_tags
-        self.result.update(deleted_digests=sorted(plan.delete_digests), untagged_tags=sorted(plan.untag),
-                           dangling_tags=sorted(plan.dangling))
-        return plan.tags
+            self.delete_checked = True
+        # keep_last fetched these manifests already; untagging needs their exact bytes.
+        fetched = {}
+        for digest in set(plan.untag.values()) | set(plan.delete_digests):
+            manifest = self.inspector.cached(digest)
+            if manifest is not None:
+                fetched[digest] = manifest
+        remover = TagRemover(self.client, self.repository, self.stop, self.untag_support)
+        try:
+            removal = remover.execute(plan, known_manifests=fetched)
+        except TagDeleteError as exc:
+            done = getattr(exc, "result", None)
+            if done is not None:
+                self._record(done.removed_tags, done.deleted_digests, done.untagged, done.dangling,
+                             done.left_untagged, done.delete_method)
+            raise
+        self._record(removal.removed_tags, removal.deleted_digests, removal.untagged, removal.dangling,
+                     removal.left_untagged, removal.delete_method)
 
     def present(self):
         tags = self.client.list_tags(self.repository)
@@ -309,26 +382,46 @@ class RepoManager:
             self.result.update(kept_tags=sorted(tags), reasons=dict((tag, "no rule selects tags") for tag in tags),
                                msg="no retention rule given; %d tags kept" % len(tags))
             return
-        infos, media_types, dangling = self._tag_infos(tags)
+        # Referrer tags (sha256-<hex>, cosign's .sig/.att/.sbom) are never candidates: they follow their image.
+        referrer_tags = sorted(tag for tag in tags if classify_tag(tag) is not None)
+        infos, media_types, dangling = self._tag_infos(sorted(set(tags) - set(referrer_tags)))
         selection = self.policy.select(infos)
         tag_digests = dict((info.tag, info.digest) for info in infos)
         kept_digests = set(tag_digests[tag] for tag in selection.keep)
         plan = plan_removal(tag_digests, selection.delete, self._protected(kept_digests, media_types), dangling)
-        self.result.update(kept_tags=selection.keep, reasons=selection.reasons)
-        self._diff(sorted(set(tag_digests) | set(dangling)), selection.keep)
+        referrer_plan = self._referrers_plan(plan, tags, tag_digests, kept_digests)
+        reasons = dict(selection.reasons)
+        reasons.update((tag, "referrer tag of a kept image") for tag in referrer_tags if tag not in referrer_plan.tags)
+        kept = sorted(reasons)
+        self.result.update(kept_tags=kept, reasons=reasons)
+        self._diff(sorted(set(tag_digests) | set(dangling) | set(referrer_tags)), kept)
         if not plan.tags:
-            self.result["msg"] = "nothing to delete; %d tags kept" % len(selection.keep)
+            self.result["msg"] = "nothing to delete; %d tags kept" % len(kept)
             return
-        self.result.update(changed=True, deleted_tags=plan.tags)
+        self.result["changed"] = True
         try:
-            self.result["deleted_tags"] = self._execute(plan)
+            # Referrers first: a run stopped in between leaves the image, which the next run deletes with them.
+            if referrer_plan.tags or referrer_plan.delete_digests:
+                self._execute(referrer_plan)
+            self._execute(plan)
         finally:
-            self.result["msg"] = (
-                "%s %d tags (%d manifests by digest, %d tags through throw-away manifests, %d dangling tags"
-                " cleared), kept %d; %s" % (
-                    "would delete" if self.module.check_mode else "deleted", len(self.result["deleted_tags"]),
-                    len(self.result["deleted_digests"]), len(self.result["untagged_tags"]),
-                    len(self.result["dangling_tags"]), len(selection.keep), GC_NOTE))
+            self.result["msg"] = self._summary(len(kept))
+
+    def _summary(self, kept: int) -> str:
+        """The one-line msg of a retention run; it says how the tags went and what GC must do."""
+        result = self.result
+        if result["delete_method"] == "untag":
+            how = "%d by tag delete, %d dangling tags cleared; %d manifests are left untagged" % (
+                len(result["untagged_tags"]), len(result["dangling_tags"]), len(result["untagged_manifests"]))
+            gc_note = GC_NOTE + " with delete-untagged, which frees untagged manifests"
+        else:
+            how = "%d manifests by digest, %d tags through %s, %d dangling tags cleared" % (
+                len(result["deleted_digests"]), len(result["untagged_tags"]),
+                "throw-away manifests" if result["delete_method"] == "throwaway"
+                else "the registry's tag delete or throw-away manifests", len(result["dangling_tags"]))
+            gc_note = GC_NOTE
+        return "%s %d tags (%s), kept %d; %s" % (
+            "would delete" if self.module.check_mode else "deleted", len(result["deleted_tags"]), how, kept, gc_note)
 
     def absent(self):
         try:
@@ -351,7 +444,7 @@ class RepoManager:
         children -= digests
         self._diff(sorted(tags), [])
         self.result.update(changed=True, deleted_tags=sorted(tags), deleted_digests=sorted(digests | children),
-                           dangling_tags=dangling)
+                           dangling_tags=dangling, delete_method="digest")
         self.result["msg"] = "%s all %d manifests of %s (%d tags, %d of them dangling); %s" % (
             "would delete" if self.module.check_mode else "deleted", len(digests | children),
             self.repository, len(tags), len(dangling), GC_NOTE)
@@ -411,11 +504,9 @@ def main():
             manager = RepoManager(module, client, policy)
             result = manager.run()
     except TagDeleteError as exc:
-        done = getattr(exc, "result", None)
+        # RepoManager recorded what was done before the failure.
         partial = manager.result if manager else {}
-        if done is not None:
-            partial.update(deleted_tags=done.removed_tags, deleted_digests=done.deleted_digests,
-                           untagged_tags=sorted(done.untagged), changed=bool(done.removed_tags))
+        partial["changed"] = bool(partial.get("deleted_tags"))
         partial.pop("msg", None)
         module.fail_json(msg=str(exc), **partial)
     except RegistryError as exc:

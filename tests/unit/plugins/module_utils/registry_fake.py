@@ -33,6 +33,15 @@ def sha256(data):
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+class _PlainNotFound:
+    """The router's plain-text 404 of distribution 2.8 (no referrers route), as the client returns it."""
+
+    status_code = 404
+    content = b"404 page not found\n"
+    headers = {"Content-Type": "text/plain; charset=utf-8"}
+    attempts = 1
+
+
 class FakeRegistry:
     """One registry; ``calls`` records every operation as ``(name, repository, argument)``."""
 
@@ -165,6 +174,17 @@ class FakeRegistry:
         for tag in [tag for tag, value in repo["tags"].items() if value == digest]:
             del repo["tags"][tag]
         return True
+
+    def repository_request(self, method, repository, parts, what, query=None, ok=(200,)):
+        """distribution 2.8's answers to tag DELETE (400 DIGEST_INVALID, 405 with deletes off) and referrers (404)."""
+        self._maybe_fail("repository_request", repository, (method,) + tuple(parts))
+        if method == "DELETE" and parts[0] == "manifests" and ":" not in parts[1]:
+            if not self.deletes_enabled:
+                raise RegistryDeleteDisabled("cannot %s: deletes disabled" % what, 405, "UNSUPPORTED")
+            raise RegistryError("cannot %s: 400 DIGEST_INVALID" % what, 400, "DIGEST_INVALID")
+        if 404 in ok:
+            return _PlainNotFound()
+        raise RegistryNotFound("cannot %s: 404 page not found" % what, 404)
 
     def dangling_tags(self, repository):
         """Tags listed whose digest has no manifest (what a half delete leaves)."""

@@ -71,6 +71,7 @@ class _RequestingFake(FakeRegistry):
         if response.status_code != 202:
             raise error_from_response(response, "delete manifest %s of %s" % (digest, repository), self.host,
                                       delete=True)
+        return True
 
     def answer(self, method, repository, parts, query):
         raise NotImplementedError
@@ -165,6 +166,8 @@ class FakeDistribution3(FakeDistribution2):
             return self.referrers_answer
         if ":" not in digest:
             return error_response(400, "DIGEST_INVALID", "GET")
+        if repository not in self.repos:
+            return error_response(404, "NAME_UNKNOWN", "GET", "repository name not known to registry")
         repo = self._repo(repository)
         descriptors = []
         for manifest_digest, (body, media_type) in sorted(repo["manifests"].items()):

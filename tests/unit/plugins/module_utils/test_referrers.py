@@ -199,12 +199,12 @@ def test_cosign_tags_are_found_with_or_without_a_tag_list_and_reported_once():
 
 
 @pytest.mark.parametrize("index, message", [
-    ({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": "nope"}, "has no manifests list (manifests is a string)"),
-    ({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [5]}, "a manifests entry is a number, not a descriptor"),
+    ({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": "nope"}, "is malformed: its 'manifests' is a string, expected a list"),
+    ({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [5]}, "is malformed: entry 0 of 'manifests' is a number, expected an object"),
     ({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [{"digest": "sha256:12", "mediaType": OCI_MANIFEST,
-                                                                "size": 1}]}, "has digest 'sha256:12', not algorithm:hex"),
+                                                                "size": 1}]}, "entry 0 of 'manifests' has digest 'sha256:12', which is not a digest"),
     ({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [{"digest": "sha256:" + HEX, "mediaType": OCI_MANIFEST,
-                                                                "size": True}]}, "has size True, not a byte count"),
+                                                                "size": True}]}, "entry 0 of 'manifests' has size True, expected a whole number of bytes"),
     ({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [{"digest": "sha256:" + HEX, "mediaType": OCI_MANIFEST,
                                                                 "size": 1, "annotations": {"a": 1}}]},
      "annotations must map strings to strings"),

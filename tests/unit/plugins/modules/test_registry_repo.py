@@ -4,10 +4,25 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from ansible_collections.dockhand.registry.plugins.module_utils.referrers import (
+    apply_index_change,
+    cosign_tag,
+    discover_referrers,
+    plan_add_referrer,
+    referrers_tag,
+)
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import OCI_INDEX, Manifest
 from ansible_collections.dockhand.registry.plugins.modules import registry_repo
 from ansible_collections.dockhand.registry.tests.unit.plugins.module_utils.registry_fake import FakeRegistry
+from ansible_collections.dockhand.registry.tests.unit.plugins.module_utils.registry_fake_oci import (
+    OCI_MANIFEST,
+    FakeDistribution2,
+    FakeDistribution3,
+)
 from ansible_collections.dockhand.registry.tests.unit.plugins.modules.module_runner import run_module as run_module_main
 
 REGISTRY = "127.0.0.1:5000"
@@ -93,7 +108,10 @@ def test_match_only_policy_needs_no_creation_times(monkeypatch):
     registry, digests = seeded()
     ok, result = run_module(monkeypatch, dict(repository="app", match=["^ci-"]), registry)
     assert ok and result["deleted_tags"] == ["ci-1"]
-    assert not any(call[0] in ("get_blob_json", "get_manifest") for call in registry.calls)
+    assert not any(call[0] == "get_blob_json" for call in registry.calls)
+    # The one manifest GET is the untag probe's: the bytes that restore ci-1 should the probe fail.
+    assert [call[2] for call in registry.calls if call[0] == "get_manifest"] == [digests["ci-1"]]
+    assert result["delete_method"] == "throwaway"
 
 
 def test_unknown_repository(monkeypatch):
@@ -133,7 +151,8 @@ def test_keep_last_reads_each_config_once_and_sends_no_heads(monkeypatch):
     names = [call[0] for call in registry.calls]
     assert names.count("get_manifest") == 7
     assert names.count("get_blob_json") == 6
-    assert names.count("head_manifest") == 0
+    # Only the untag probe's check that v1 still points at its image before re-pointing it.
+    assert names.count("head_manifest") == 1
 
 
 def test_keep_last_ranks_an_index_by_its_newest_platform(monkeypatch):
@@ -202,3 +221,104 @@ def test_absent_clears_dangling_tags_too(monkeypatch):
     ok, result = run_module(monkeypatch, dict(repository="app", state="absent"), registry)
     assert ok and result["dangling_tags"] == ["old"] and "old" in result["deleted_tags"]
     assert registry.repos["app"]["tags"] == {}
+
+
+@pytest.mark.parametrize("fake, method", [(FakeDistribution2, "throwaway"), (FakeDistribution3, "untag")])
+def test_retention_plans_alike_on_both_registries_and_says_how_it_went(monkeypatch, fake, method):
+    registry = fake(REGISTRY)
+    digests = dict((tag, registry.add_image("app", [tag], created="2020-01-0%dT00:00:00Z" % day, marker=tag))
+                   for day, tag in enumerate(["v1", "v2", "v3"], 1))
+    registry.repos["app"]["tags"]["latest"] = digests["v3"]
+    args = dict(repository="app", match=["^v"], keep_last=1, _ansible_check_mode=True, _ansible_diff=True)
+    ok, plan = run_module(monkeypatch, args, registry)
+    assert ok and plan["changed"] and plan["deleted_tags"] == ["v1", "v2"] and plan["delete_method"] == "undecided"
+    assert len(registry.repos["app"]["tags"]) == 4
+    args.update(_ansible_check_mode=False)
+    ok, result = run_module(monkeypatch, args, registry)
+    assert ok and result["deleted_tags"] == plan["deleted_tags"] and result["diff"] == plan["diff"]
+    assert result["delete_method"] == method
+    assert sorted(registry.repos["app"]["tags"]) == ["latest", "v3"]
+    if method == "untag":
+        assert result["untagged_manifests"] == sorted([digests["v1"], digests["v2"]])
+        assert result["deleted_digests"] == [] and "delete-untagged" in result["msg"]
+        assert digests["v1"] in registry.repos["app"]["manifests"]
+    else:
+        assert result["deleted_digests"] == sorted([digests["v1"], digests["v2"]])
+        assert result["untagged_manifests"] == [] and digests["v1"] not in registry.repos["app"]["manifests"]
+    ok, again = run_module(monkeypatch, args, registry)
+    assert ok and not again["changed"] and again["delete_method"] == "none"
+
+
+def signed_repository(fake):
+    """old (signed: an SBOM in the referrers tag, a cosign .sig) and new (signed the same way); keep_last=1 keeps new."""
+    registry = fake(REGISTRY)
+    digests = {}
+    for day, tag in enumerate(["old", "new"], 1):
+        digest = registry.add_image("app", [tag], created="2020-01-0%dT00:00:00Z" % day, marker=tag)
+        referrer, body = registry.add_referrer("app", digest, artifact_type="application/spdx+json",
+                                               payload=b"sbom of " + tag.encode())
+        if not getattr(registry, "referrers_api", False):
+            change = plan_add_referrer(registry, "app", Manifest(referrer, OCI_MANIFEST, body))
+            apply_index_change(registry, "app", change)
+        signature = registry.add_image("app", [cosign_tag(digest, "sig")], marker="sig of " + tag)
+        digests.update({tag: digest, tag + "-sbom": referrer, tag + "-sig": signature})
+    return registry, digests
+
+
+@pytest.mark.parametrize("fake", [FakeDistribution2, lambda host: FakeDistribution3(host, referrers_api=True)])
+def test_retention_deletes_the_referrers_of_deleted_images_only(monkeypatch, fake):
+    registry, digests = signed_repository(fake)
+    tags_before = sorted(registry.repos["app"]["tags"])
+    args = dict(repository="app", keep_last=1, _ansible_check_mode=True)
+    ok, plan = run_module(monkeypatch, args, registry)
+    # the referrer tags are no candidates: keep_last=1 keeps "new", not a signature tag
+    assert ok and plan["changed"], plan
+    old_tags = [cosign_tag(digests["old"], "sig")]
+    if not getattr(registry, "referrers_api", False):
+        old_tags.append(referrers_tag(digests["old"]))
+    assert plan["deleted_tags"] == sorted(["old"] + old_tags)
+    assert sorted(plan["kept_tags"]) == sorted(set(tags_before) - set(plan["deleted_tags"]))
+    assert plan["reasons"][cosign_tag(digests["new"], "sig")] == "referrer tag of a kept image"
+    assert [entry["digest"] for entry in plan["deleted_referrers"] if entry.get("digest")] == [digests["old-sbom"]]
+    assert sorted(registry.repos["app"]["tags"]) == tags_before
+    args["_ansible_check_mode"] = False
+    ok, result = run_module(monkeypatch, args, registry)
+    assert ok and result["deleted_tags"] == plan["deleted_tags"]
+    assert sorted(registry.repos["app"]["tags"]) == sorted(plan["kept_tags"])
+    manifests = registry.repos["app"]["manifests"]
+    assert digests["old-sbom"] not in manifests
+    if getattr(registry, "referrers_api", False):
+        # the untag path: the signature's tag went, its manifest waits for GC with delete-untagged, like old's
+        assert result["untagged_manifests"] == sorted([digests["old"], digests["old-sig"]])
+    else:
+        assert digests["old-sig"] not in manifests and digests["old"] not in manifests
+    assert digests["new-sbom"] in manifests and digests["new-sig"] in manifests
+    # the kept image's referrers are still listed, consistently
+    assert [r.digest for r in discover_referrers(registry, "app", digests["new"], verify=True).referrers] == [
+        digests["new-sbom"], digests["new-sig"]]
+    ok, again = run_module(monkeypatch, args, registry)
+    assert ok and not again["changed"]
+
+
+def test_retention_refuses_a_referrers_tag_that_lists_another_images_referrer(monkeypatch):
+    registry, digests = signed_repository(FakeDistribution2)
+    # old's referrers tag lists new's SBOM: deleting on that word would remove a kept image's SBOM
+    tag = referrers_tag(digests["old"])
+    index = json.loads(registry.get_manifest("app", tag).body)
+    index["manifests"][0]["digest"] = digests["new-sbom"]
+    registry.put_manifest("app", tag, json.dumps(index).encode(), OCI_INDEX)
+    before = dict(registry.repos["app"]["tags"])
+    ok, result = run_module(monkeypatch, dict(repository="app", keep_last=1), registry)
+    assert not ok and "lists %s as a referrer of %s, but that manifest's subject is %s" % (
+        digests["new-sbom"], digests["old"], digests["new"]) in result["msg"]
+    assert "\n" not in result["msg"] and registry.repos["app"]["tags"] == before
+
+
+def test_a_signature_shared_by_a_kept_image_keeps_its_tag(monkeypatch):
+    # cosign-style signatures carry no subject, so two images can have byte-identical ones (found on the real 2.8)
+    registry, digests = signed_repository(FakeDistribution2)
+    registry.repos["app"]["tags"][cosign_tag(digests["new"], "sig")] = digests["old-sig"]
+    ok, result = run_module(monkeypatch, dict(repository="app", keep_last=1), registry)
+    assert ok and cosign_tag(digests["old"], "sig") in result["deleted_tags"]
+    assert registry.repos["app"]["tags"][cosign_tag(digests["new"], "sig")] == digests["old-sig"]
+    assert digests["old-sig"] in registry.repos["app"]["manifests"]
