@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: registry_cache_flush
 short_description: Empty the redis database a distribution registry uses as its blob descriptor cache
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - After garbage collection the registry's redis blob descriptor cache still lists the freed blobs, so a
     C(HEAD) of a deleted layer answers 200 and a push skips a layer the storage no longer has.
