@@ -287,7 +287,9 @@ def test_a_temp_file_removed_before_its_lock_is_made_again(tmp_path, monkeypatch
 
 @pytest.mark.parametrize("params", [
     {}, {"mode": "0644"}, {"mode": "644"}, {"mode": 0o640}, {"mode": "u=rw,g=r,o="},
-    {"mode": "a+rX"}, {"mode": "u+x-w"}, {"mode": "0o644"},  # int(mode, 8), as Ansible reads it {"owner": "0", "group": "0"},
+    {"mode": "a+rX"}, {"mode": "u+x-w"},
+    {"mode": "0o644"},  # int(mode, 8), as Ansible reads it
+    {"owner": "0", "group": "0"},
     {"owner": pwd.getpwuid(os.getuid()).pw_name, "group": grp.getgrgid(os.getgid()).gr_name},
 ])
 def test_valid_file_attributes(params):

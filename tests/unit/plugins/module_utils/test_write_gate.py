@@ -86,8 +86,11 @@ def test_a_waiting_kind_is_not_starved():
     put_inside.wait(5)
     threads.append(threading.Thread(target=delete))
     threads[1].start()
-    while not gate._waiting[DELETE]:  # pylint: disable=protected-access
+    for _ in range(500):
+        if gate._waiting[DELETE]:  # pylint: disable=protected-access
+            break
         threading.Event().wait(0.01)
+    assert gate._waiting[DELETE], "the delete never queued"  # pylint: disable=protected-access
     threads.append(threading.Thread(target=late_put))
     threads[2].start()
     release.set()
