@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.dockhand.registry.plugins.module_utils.write_gate import DELETE, PUT, PhaseGate, RepositoryGates
@@ -86,9 +87,8 @@ def test_a_waiting_kind_is_not_starved():
     put_inside.wait(5)
     threads.append(threading.Thread(target=delete))
     threads[1].start()
-    for _ in range(500):
-        if gate._waiting[DELETE]:  # pylint: disable=protected-access
-            break
+    deadline = time.monotonic() + 5
+    while not gate._waiting[DELETE] and time.monotonic() < deadline:  # pylint: disable=protected-access
         threading.Event().wait(0.01)
     assert gate._waiting[DELETE], "the delete never queued"  # pylint: disable=protected-access
     threads.append(threading.Thread(target=late_put))
