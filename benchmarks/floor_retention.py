@@ -7,6 +7,10 @@
 GET the tag list, HEAD every tag's manifest (a tag may only go when no kept
 tag shares its digest, so every digest must be known), then DELETE each
 doomed digest once. HEADs and DELETEs run over 8 keep-alive connections.
+
+With --untag, for a registry that deletes single tags (OCI tag delete,
+distribution v3): GET the tag list, then DELETE each doomed tag by name. No
+HEAD is needed, since a tag delete takes nothing but that tag.
 Plain http on loopback only; every request has a timeout.
 """
 
@@ -39,7 +43,11 @@ def main():
     parser.add_argument("--keep", action="append", default=[], help="regex of tags to keep (repeatable)")
     parser.add_argument("--keep-last", type=int, default=None,
                         help="keep the N newest tags by image creation time (GETs manifests and configs)")
+    parser.add_argument("--untag", action="store_true",
+                        help="DELETE the doomed tags by name (a registry with tag delete) instead of their digests")
     args = parser.parse_args()
+    if args.untag and args.keep_last is not None:
+        parser.error("--untag goes with --keep only")
     if not args.registry.startswith("127.0.0.1:"):
         parser.error("loopback registries only")
     base = "http://%s/v2/%s" % (args.registry, args.repository)
@@ -75,6 +83,17 @@ def main():
         return resp.headers["Docker-Content-Digest"], config.json().get("created", "")
 
     keep_patterns = [re.compile(pattern) for pattern in args.keep]
+    if args.untag:
+        doomed_tags = [tag for tag in tags if not any(p.search(tag) for p in keep_patterns)]
+
+        def untag(tag):
+            resp = session().delete("%s/manifests/%s" % (base, tag), timeout=TIMEOUT)
+            resp.raise_for_status()
+
+        with ThreadPoolExecutor(CONNECTIONS) as pool:
+            list(pool.map(untag, doomed_tags))
+        print("deleted %d tags, kept %d tags" % (len(doomed_tags), len(tags) - len(doomed_tags)))
+        return 0
     with ThreadPoolExecutor(CONNECTIONS) as pool:
         if args.keep_last is None:
             digests = dict(zip(tags, pool.map(head, tags)))

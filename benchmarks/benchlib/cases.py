@@ -16,7 +16,7 @@ from .harness import (
     expect_playbook_rerun, expect_rc0,
 )
 from .procs import check_call
-from .registry import Registry
+from .registry import FakeV3Registry, Registry
 
 MANIFEST_ACCEPT = ", ".join([
     "application/vnd.oci.image.index.v1+json",
@@ -25,6 +25,9 @@ MANIFEST_ACCEPT = ", ".join([
     "application/vnd.docker.distribution.manifest.v2+json",
 ])
 
+# Deletes by digest an untag run may send: throw-away manifests, at most one per connection
+# (registry_repo's default concurrency) while its probe for tag delete is out.
+UNTAG_PROBE_DIGEST_DELETES = 8
 # Tags of the retention row whose tags all share one image.
 SHARED_RETENTION_TAGS = 300
 FULL = {
@@ -93,12 +96,12 @@ class Suite:
         image = fixtures.build_random_image(name, layers, self.ctx.env, log=self.ctx.log)
         return name, image, sum(layers) << 20
 
-    def registry_snapshot(self, name, seed):
-        """A cached registry storage folder, seeded once by seed(registry)."""
+    def registry_snapshot(self, name, seed, kind=Registry):
+        """A cached registry storage folder, seeded once by seed(registry) on a registry of that kind."""
         path = os.path.join(self.cache, "registries", name)
         if not os.path.isdir(path):
             self.ctx.log("   seeding registry fixture %s (cached for later runs)" % name)
-            builder = Registry(os.path.join(self.ctx.work, "seeding"), name)
+            builder = kind(os.path.join(self.ctx.work, "seeding"), name)
             builder.start()
             try:
                 seed(builder)
@@ -388,6 +391,94 @@ class Suite:
         return Case("retention-%s" % policy, title, tools, setup=setup, targets=targets,
                     servers=lambda: [state["registry"]])
 
+    def case_untag(self):
+        """Retention on a registry with tag delete (issue 10 section 2), on the fake of distribution v3."""
+        ctx = self.ctx
+        count, keep_digits = self.sizes["retention"]
+        keep = 10 ** keep_digits
+        tags = ["t%05d" % i for i in range(count)]
+        kept = set(tags[:keep])
+        doomed = [tag for tag in tags if tag not in kept]
+        keep_regex = "^t%s[0-9]{%d}$" % ("0" * (5 - keep_digits), keep_digits)
+        repository = "retention"
+        state = {}
+
+        def setup():
+            state["snapshot"] = self.registry_snapshot("fake-v3-retention-%d" % count, lambda r: fixtures.seed_distinct_tags(
+                r.url, repository, tags), kind=FakeV3Registry)
+            state["registry"] = self.registries.get("fake-v3", kind=FakeV3Registry)
+            doomed_file = ctx.path("untag", "doomed.txt")
+            with open(doomed_file, "w", encoding="utf-8") as handle:
+                handle.write("\n".join(doomed) + "\n")
+            state["doomed_file"] = doomed_file
+
+        def restore():
+            state["registry"].restore_snapshot(state["snapshot"])
+
+        def outcome(path):
+            """The exact tags left, and the delete path the run took (by the fake's request counters)."""
+            def check(_measurement):
+                left = set(state["registry"].tags(repository))
+                if left != kept:
+                    raise VerifyFailed("expected %d kept tags, registry has %d (%d unexpected)" % (
+                        len(kept), len(left), len(left ^ kept)))
+                stats = state["registry"].stats()
+                by_tag, by_digest = stats.get("DELETE manifest by tag", 0), stats.get("DELETE manifest by digest", 0)
+                # The collection learns about tag delete with a throw-away manifest, deleted by digest after;
+                # while that probe is out, its other connections remove tags through throw-aways too.
+                if path == "untag" and (by_tag + by_digest < len(doomed) or by_digest > UNTAG_PROBE_DIGEST_DELETES):
+                    raise VerifyFailed("not the untag path: %d deletes by tag, %d by digest" % (by_tag, by_digest))
+                if path == "digest" and (by_digest < len(doomed) or by_tag):
+                    raise VerifyFailed("not the digest path: %d deletes by tag, %d by digest" % (by_tag, by_digest))
+            return check
+
+        def untag_method(result):
+            if result.get("delete_method") != "untag":
+                raise VerifyFailed("registry_repo took delete_method=%s, not untag" % result.get("delete_method"))
+
+        def skopeo_loop():
+            script = ('set -e; n=0; while read -r tag; do n=$((n+1)); [ "$n" -le %d ] || exit 3; '
+                      'skopeo delete --tls-verify=false "docker://%s/%s:$tag"; done < "%s"'
+                      % (len(doomed), state["registry"].host, repository, state["doomed_file"]))
+            return ["bash", "-c", script]
+
+        def floor(*flags):
+            return [ctx.python, os.path.join(ctx.bench_dir, "floor_retention.py"), "--registry", state["registry"].host,
+                    "--repository", repository, "--keep", keep_regex, *flags]
+
+        def args():
+            return self.registry_args(state["registry"], repository=repository, state="present",
+                                      match=["^t(?!%s)" % ("0" * (5 - keep_digits))])
+
+        tools = [
+            Tool("skopeo delete loop", PEER, skopeo_loop, prepare=restore, verify=expect_rc0(outcome("digest"))),
+            Tool("untag floor (tag list + DELETE by tag, 8 conns)", FLOOR, lambda: floor("--untag"), prepare=restore,
+                 verify=expect_rc0(outcome("untag"))),
+            Tool("digest-path floor (HEAD + DELETE by digest, 8 conns)", FLOOR, floor, prepare=restore,
+                 verify=expect_rc0(outcome("digest"))),
+            Tool("registry_repo (ansible-playbook)", ANSIBLE, lambda: ctx.playbook_argv("untag-match", [{
+                "dockhand.registry.registry_repo": args()}]), prepare=restore,
+                verify=lambda m: (expect_playbook(changed=True)(m), outcome("untag")(m)), module="registry_repo"),
+            Tool("registry_repo (module work)", MODULE, lambda: ctx.module_argv("registry_repo", args(), "untag-match"),
+                 prepare=restore, verify=lambda m: (expect_module(changed=True, check=untag_method)(m), outcome("untag")(m)),
+                 module="registry_repo"),
+        ]
+        module = tools[-1].name
+        targets = [
+            Target("module work <= 1.5x the untag floor (issue 10 section 2)", "ratio_max", module, 1.5, tools[1].name),
+            Target(">= 5x faster than the digest path (its floor; issue 10 section 2)", "speedup_min", module, 5,
+                   tools[2].name),
+            Target(">= 10x faster than the skopeo loop (issue 10 section 2)", "speedup_min", module, 10, tools[0].name),
+        ]
+        title = "retention with tag delete: %d tags over %d distinct images, delete %d keep %d (match regex), " \
+                "on the fake of distribution v3" % (count, count, len(doomed), keep)
+        notes = ["the registry is a FAKE of distribution v3 (benchmarks/benchlib/fake_v3.py, Python, real HTTP on "
+                 "127.0.0.1): v3 is not packaged in Debian. It deletes by tag and by digest as v3 does, one link file "
+                 "per tag, so a digest delete reads every tag's link as v3's does; absolute times are the fake's, not v3's. "
+                 "registry_repo has no option to force the digest path, so that path is shown by its floor."]
+        return Case("untag-match", title, tools, setup=setup, targets=targets, servers=lambda: [state["registry"]],
+                    notes=notes)
+
     def case_catalog(self):
         ctx = self.ctx
         count = self.sizes["catalog"]
@@ -613,6 +704,7 @@ class Suite:
             self.case_retention("match"),
             self.case_retention("keep_last"),
             self.case_retention("shared"),
+            self.case_untag(),
             self.case_catalog(),
             self.case_taglist(),
             self.case_copy(),

@@ -16,11 +16,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import requests
 
 REGISTRY_BINARY = os.environ.get("BENCH_REGISTRY_BINARY", "/usr/bin/docker-registry")
+FAKE_V3 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake_v3.py")
 START_TIMEOUT = 30.0
 
 CONFIG_TEMPLATE = """version: 0.1
@@ -77,7 +79,7 @@ class Registry:
             handle.write(CONFIG_TEMPLATE.format(storage=self.storage, port=self.port))
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
-                [REGISTRY_BINARY, "serve", self.config], stdout=log, stderr=log,
+                self.argv(), stdout=log, stderr=log,
                 stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -91,6 +93,9 @@ class Registry:
             time.sleep(0.05)
         self.stop()
         raise RuntimeError("registry %s did not answer within %ss" % (self.name, START_TIMEOUT))
+
+    def argv(self):
+        return [REGISTRY_BINARY, "serve", self.config]
 
     def stop(self):
         if self.proc is None:
@@ -164,6 +169,22 @@ class Registry:
         raise RuntimeError("tag list of %s did not end" % repository)
 
 
+class FakeV3Registry(Registry):
+    """The benchmarks' fake of a distribution v3 registry (fake_v3.py): tag delete, one process, same interface.
+
+    Its storage folder has the fake's own layout, so its snapshots are not docker-registry's.
+    """
+
+    def argv(self):
+        return [sys.executable, FAKE_V3, "--port", str(self.port), "--storage", self.storage]
+
+    def stats(self):
+        """The fake's counters of the requests it served since it started."""
+        resp = requests.get(self.url + "/_fake/stats", timeout=30)
+        resp.raise_for_status()
+        return resp.json()
+
+
 class RegistrySet:
     """All registries started by one benchmark run; stops them all at the end."""
 
@@ -171,9 +192,9 @@ class RegistrySet:
         self.workdir = workdir
         self.registries = {}
 
-    def get(self, name):
+    def get(self, name, kind=Registry):
         if name not in self.registries:
-            self.registries[name] = Registry(self.workdir, name).start()
+            self.registries[name] = kind(self.workdir, name).start()
         return self.registries[name]
 
     def stop_all(self):

@@ -110,7 +110,7 @@ def write_markdown(ctx, cases, path, chart_name, elapsed):
                 median_wall(tool), min(walls), max(walls), peak_rss_mib(tool), _fmt(median_cpu(tool), "%.2f s"),
                 _fmt(median_server_cpu(tool), "%.1f s"),
                 ("**%.2fx**" % ratio if tool.kind in (MODULE, ANSIBLE) else "%.2fx" % ratio) if ratio else "n/a"))
-    lines += ["", "## Targets (issue 5)", "", "| case | target | measured | verdict |", "| --- | --- | ---: | --- |"]
+    lines += ["", "## Targets (issue 5 unless the target names another)", "", "| case | target | measured | verdict |", "| --- | --- | ---: | --- |"]
     for case in cases:
         for target in case.targets:
             value, verdict = evaluate_target(case, target)
