@@ -12,10 +12,11 @@ import requests
 
 from . import fixtures
 from .harness import (
-    ANSIBLE, FLOOR, MODULE, PEER, SCALE, Case, Target, Tool, VerifyFailed, expect_module, expect_playbook,
+    ANSIBLE, FLOOR, MODULE, PEER, SCALE, VARIANT, Case, Target, Tool, VerifyFailed, expect_module, expect_playbook,
     expect_playbook_rerun, expect_rc0,
 )
 from .procs import check_call
+from .ha import HaPair
 from .registry import FakeV3Registry, Registry
 
 MANIFEST_ACCEPT = ", ".join([
@@ -28,6 +29,13 @@ MANIFEST_ACCEPT = ", ".join([
 # Deletes by digest an untag run may send: throw-away manifests, at most one per connection
 # (registry_repo's default concurrency) while its probe for tag delete is out.
 UNTAG_PROBE_DIGEST_DELETES = 8
+# The HA cases: their repository, and what their figures include.
+HA_REPOSITORY = "ha/big"
+HA_NOTES = ["the HA pair: nginx (1 worker, streaming both ways) round robin over two docker-registry replicas sharing "
+            "one storage folder and http.secret, redis blob-descriptor cache, all on 127.0.0.1 "
+            "(tests/testbed/ha.py starts redis and nginx); its registry CPU counts both replicas, nginx and redis, "
+            "the direct rows' only replica a. The image is an OCI layout of random gzip layers written once "
+            "(no engine), so skopeo pushes its blobs as they are."]
 # Tags of the retention row whose tags all share one image.
 SHARED_RETENTION_TAGS = 300
 FULL = {
@@ -671,6 +679,161 @@ class Suite:
             tag, hosts, "y" if hosts == 1 else "ies"), tools, setup=setup, targets=targets,
             servers=lambda: [state["source"]] + state["targets"])
 
+    # ------------------------------------------------------------------ HA cases
+    def ha_pair(self):
+        """The HA pair (nginx, two replicas on one storage, redis), started on first use."""
+        return self.registries.get("ha", kind=lambda workdir, name: HaPair(workdir, name, self.ctx.python))
+
+    def ha_layout(self):
+        """(label, OCI layout path, manifest digest, tag) of the HA cases' random image, written once."""
+        name, layers = self.sizes["copy"]
+        label = name.split(":")[1]
+        path = os.path.join(self.cache, "oci", "ha-%s" % label)
+        return label, path, fixtures.write_random_oci_layout(path, layers, label, log=self.ctx.log), label
+
+    def ha_source(self, layout, tag):
+        """A plain registry holding the layout's image: the source of the collection's push rows."""
+        def seed(registry):
+            check_call(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", "oci:%s:%s" % (layout, tag),
+                        "docker://%s/%s:%s" % (registry.host, HA_REPOSITORY, tag)], env=self.ctx.env, timeout=1800)
+
+        storage = self.registry_snapshot("ha-source-%s" % tag, seed)
+        return self.registries.get("ha-source").use_storage(storage)
+
+    def case_ha_push(self):
+        """Issue 11 section 4: push through nginx to two replicas, against one replica direct."""
+        ctx = self.ctx
+        label = self.sizes["copy"][0].split(":")[1]
+        state = {}
+
+        def setup():
+            _label, state["layout"], state["digest"], state["tag"] = self.ha_layout()
+            state["pair"] = self.ha_pair()
+            state["source"] = self.ha_source(state["layout"], state["tag"])
+
+        def wipe():
+            state["pair"].wipe()
+
+        def pushed(via_balancer):
+            def check(_measurement):
+                pair = state["pair"]
+                for server in [pair] + pair.replicas:
+                    if manifest_digest(server, HA_REPOSITORY, state["tag"]) != state["digest"]:
+                        raise VerifyFailed("%s does not serve %s:%s at %s" % (server.host, HA_REPOSITORY, state["tag"],
+                                                                            state["digest"]))
+                if via_balancer and not pair.cache_keys():
+                    raise VerifyFailed("redis holds no blob descriptors: the replicas do not use their cache")
+            return check
+
+        def skopeo(target):
+            return lambda: ["skopeo", "copy", "--quiet", "--dest-tls-verify=false",
+                            "oci:%s:%s" % (state["layout"], state["tag"]),
+                            "docker://%s/%s:%s" % (target().host, HA_REPOSITORY, state["tag"])]
+
+        def module(target, name):
+            return lambda: ctx.module_argv("registry_manifest", self.registry_args(
+                target(), repository=HA_REPOSITORY, tag=state["tag"], state="present",
+                source="%s/%s:%s" % (state["source"].host, HA_REPOSITORY, state["tag"])), name)
+
+        def direct():
+            return state["pair"].replicas[0]
+
+        def balancer():
+            return state["pair"]
+
+        tools = [
+            Tool("skopeo copy oci: -> one replica, direct", FLOOR, skopeo(direct), prepare=wipe,
+                 verify=expect_rc0(pushed(False))),
+            Tool("skopeo copy oci: -> nginx -> 2 replicas", VARIANT, skopeo(balancer), prepare=wipe,
+                 verify=expect_rc0(pushed(True))),
+            Tool("registry_manifest copy -> one replica, direct (module work)", MODULE, module(direct, "ha-push-direct"),
+                 prepare=wipe, verify=lambda m: (expect_module(changed=True)(m), pushed(False)(m)),
+                 module="registry_manifest"),
+            Tool("registry_manifest copy -> nginx -> 2 replicas (module work)", MODULE, module(balancer, "ha-push-lb"),
+                 prepare=wipe, verify=lambda m: (expect_module(changed=True)(m), pushed(True)(m)),
+                 module="registry_manifest"),
+        ]
+        targets = [
+            Target("HA push vs one replica direct, skopeo (reported; issue 11 section 4)", "ratio", tools[1].name, 0,
+                   tools[0].name),
+            Target("HA push vs one replica direct, registry_manifest (reported; issue 11 section 4)", "ratio",
+                   tools[3].name, 0, tools[2].name),
+        ]
+        return Case("ha-push-%s" % label, "push a %s image (random layers) through nginx to two replicas on one storage, "
+                    "vs one replica direct" % label, tools, setup=setup, targets=targets,
+                    servers=lambda: state["pair"].servers(), notes=HA_NOTES)
+
+    def case_ha_pull(self):
+        """Issue 11 section 4: pull through nginx from two replicas, against one replica direct."""
+        ctx = self.ctx
+        label = self.sizes["copy"][0].split(":")[1]
+        state = {}
+
+        def setup():
+            _label, state["layout"], state["digest"], state["tag"] = self.ha_layout()
+            state["pair"] = self.ha_pair().wipe()
+            check_call(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", "oci:%s:%s" % (state["layout"], state["tag"]),
+                        "docker://%s/%s:%s" % (state["pair"].replicas[0].host, HA_REPOSITORY, state["tag"])],
+                       env=ctx.env, timeout=1800)
+            if manifest_digest(state["pair"], HA_REPOSITORY, state["tag"]) != state["digest"]:
+                raise VerifyFailed("the HA pair does not serve the pushed image at %s" % state["digest"])
+            state["sink"] = self.registries.get("ha-sink")
+            state["pulled"] = ctx.path("ha-pull", "pulled")
+
+        def remove_pulled():
+            _rm(state["pulled"])
+
+        def wipe_sink():
+            state["sink"].wipe()
+
+        def pulled(_measurement):
+            got = fixtures.oci_layout_digest(state["pulled"])
+            if got != state["digest"]:
+                raise VerifyFailed("the pulled layout holds %s, not %s" % (got, state["digest"]))
+
+        def copied(_measurement):
+            if manifest_digest(state["sink"], HA_REPOSITORY, state["tag"]) != state["digest"]:
+                raise VerifyFailed("the sink registry does not hold %s" % state["digest"])
+
+        def skopeo(source):
+            return lambda: ["skopeo", "copy", "--quiet", "--src-tls-verify=false",
+                            "docker://%s/%s:%s" % (source().host, HA_REPOSITORY, state["tag"]),
+                            "oci:%s:%s" % (state["pulled"], state["tag"])]
+
+        def module(source, name):
+            return lambda: ctx.module_argv("registry_manifest", self.registry_args(
+                state["sink"], repository=HA_REPOSITORY, tag=state["tag"], state="present",
+                source="%s/%s:%s" % (source().host, HA_REPOSITORY, state["tag"])), name)
+
+        def direct():
+            return state["pair"].replicas[0]
+
+        def balancer():
+            return state["pair"]
+
+        tools = [
+            Tool("skopeo copy one replica, direct -> oci:", FLOOR, skopeo(direct), prepare=remove_pulled,
+                 verify=expect_rc0(pulled)),
+            Tool("skopeo copy nginx -> 2 replicas -> oci:", VARIANT, skopeo(balancer), prepare=remove_pulled,
+                 verify=expect_rc0(pulled)),
+            Tool("registry_manifest copy one replica, direct -> a registry (module work)", MODULE,
+                 module(direct, "ha-pull-direct"), prepare=wipe_sink,
+                 verify=lambda m: (expect_module(changed=True)(m), copied(m)), module="registry_manifest"),
+            Tool("registry_manifest copy nginx -> 2 replicas -> a registry (module work)", MODULE,
+                 module(balancer, "ha-pull-lb"), prepare=wipe_sink,
+                 verify=lambda m: (expect_module(changed=True)(m), copied(m)), module="registry_manifest"),
+        ]
+        targets = [
+            Target("HA pull vs one replica direct, skopeo (reported; issue 11 section 4)", "ratio", tools[1].name, 0,
+                   tools[0].name),
+            Target("HA pull vs one replica direct, registry_manifest (reported; issue 11 section 4)", "ratio",
+                   tools[3].name, 0, tools[2].name),
+        ]
+        return Case("ha-pull-%s" % label, "pull that image through nginx from the two replicas, vs one replica direct",
+                    tools, setup=setup, targets=targets, teardown=lambda: _rm(state.get("pulled", "")),
+                    servers=lambda: state["pair"].servers() + ([state["sink"]] if state.get("sink") else []),
+                    notes=HA_NOTES)
+
     def engine_cases(self):
         cases = [self.case_save()]
         if self.sizes["big2"]:
@@ -711,4 +874,5 @@ class Suite:
             self.case_copy(second_run=True),
         ]
         cases += [self.case_fleet(hosts) for hosts in self.sizes["fleet_sizes"]]
+        cases += [self.case_ha_push(), self.case_ha_pull()]
         return cases

@@ -174,3 +174,104 @@ def seed_repositories(base_url, repositories, tag="latest"):
         pusher.put_manifest(repository, tag, body)
 
     pusher.run_all(push, repositories[1:])
+
+
+OCI_LAYOUT_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_GZIP_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+RANDOM_CHUNK = 1 << 20
+
+
+class _HashingWriter:
+    """Writes through to ``target`` and hashes what passes (the uncompressed tar: the layer's diff_id)."""
+
+    def __init__(self, target):
+        self.target = target
+        self.hash = hashlib.sha256()
+
+    def write(self, data):
+        self.hash.update(data)
+        return self.target.write(data)
+
+
+class _RandomReader:
+    """``size`` bytes from os.urandom, read in chunks."""
+
+    def __init__(self, size):
+        self.left = size
+
+    def read(self, size=-1):
+        size = self.left if size is None or size < 0 else min(size, self.left)
+        self.left -= size
+        return os.urandom(size) if size else b""
+
+
+def _sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(RANDOM_CHUNK), b""):
+            digest.update(chunk)
+    return "sha256:" + digest.hexdigest()
+
+
+def write_random_oci_layout(path, layer_mib, tag, log=print):
+    """An OCI image layout at ``path`` holding ``tag``: one random gzip layer per size in layer_mib (MiB).
+
+    Written straight from os.urandom, without an engine; gzip level 1, since random data does
+    not shrink anyway and skopeo pushes compressed layers as they are. Returns the manifest digest.
+    An existing layout (index.json written last) is reused.
+    """
+    index_path = os.path.join(path, "index.json")
+    if os.path.isfile(index_path):
+        with open(index_path, encoding="utf-8") as handle:
+            return json.load(handle)["manifests"][0]["digest"]
+    log("writing an OCI layout of %s MiB of random layers at %s (cached for later runs)" % (sum(layer_mib), path))
+    blobs = os.path.join(path, "blobs", "sha256")
+    os.makedirs(blobs, exist_ok=True)
+
+    def add_blob(data):
+        digest = _sha256(data)
+        with open(os.path.join(blobs, digest.split(":", 1)[1]), "wb") as handle:
+            handle.write(data)
+        return {"digest": digest, "size": len(data)}
+
+    layers, diff_ids = [], []
+    for index, size in enumerate(layer_mib):
+        tmp = os.path.join(path, "layer-%d.tmp" % index)
+        with open(tmp, "wb") as raw:
+            with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) as compressed:
+                hashing = _HashingWriter(compressed)
+                with tarfile.open(fileobj=hashing, mode="w|", format=tarfile.USTAR_FORMAT) as tar:
+                    info = tarfile.TarInfo("random-%d" % index)
+                    info.size = size << 20
+                    info.mtime = 0
+                    tar.addfile(info, _RandomReader(info.size))
+        digest = _sha256_file(tmp)
+        os.rename(tmp, os.path.join(blobs, digest.split(":", 1)[1]))
+        layers.append({"mediaType": OCI_GZIP_LAYER, "digest": digest, "size": os.path.getsize(os.path.join(
+            blobs, digest.split(":", 1)[1]))})
+        diff_ids.append("sha256:" + hashing.hash.hexdigest())
+    config = json.dumps({"architecture": "amd64", "os": "linux", "created": iso_time(1577836800),
+                         "config": {"Labels": {"dockhand.bench": tag}},
+                         "rootfs": {"type": "layers", "diff_ids": diff_ids}}, sort_keys=True).encode()
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                           "config": dict(add_blob(config), mediaType=OCI_CONFIG), "layers": layers},
+                          sort_keys=True).encode()
+    descriptor = dict(add_blob(manifest), mediaType=OCI_MANIFEST,
+                      annotations={"org.opencontainers.image.ref.name": tag})
+    with open(os.path.join(path, "oci-layout"), "w", encoding="utf-8") as handle:
+        json.dump({"imageLayoutVersion": "1.0.0"}, handle)
+    with open(index_path + ".tmp", "w", encoding="utf-8") as handle:
+        json.dump({"schemaVersion": 2, "mediaType": OCI_LAYOUT_INDEX, "manifests": [descriptor]}, handle)
+    os.rename(index_path + ".tmp", index_path)
+    return descriptor["digest"]
+
+
+def oci_layout_digest(path):
+    """The manifest digest of the one image an OCI layout's index.json names, or None."""
+    try:
+        with open(os.path.join(path, "index.json"), encoding="utf-8") as handle:
+            return json.load(handle)["manifests"][0]["digest"]
+    except (OSError, ValueError, KeyError, IndexError):
+        return None

@@ -25,6 +25,8 @@ FLOOR = "floor"
 ANSIBLE = "collection, ansible-playbook"
 MODULE = "collection, module work"
 SCALE = "for scale, not compared"
+# A set-up compared with a reference set-up, same client (e.g. the HA pair vs one replica).
+VARIANT = "set-up variant"
 REFERENCE_KINDS = (PEER, FLOOR)
 # How the log marks a re-run that reported a change.
 NOT_NOOP = "changed: not a no-op"

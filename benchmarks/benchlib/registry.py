@@ -76,7 +76,7 @@ class Registry:
         if self.port is None:
             self.port = free_port()
         with open(self.config, "w", encoding="utf-8") as handle:
-            handle.write(CONFIG_TEMPLATE.format(storage=self.storage, port=self.port))
+            handle.write(self.config_text())
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
                 self.argv(), stdout=log, stderr=log,
@@ -93,6 +93,9 @@ class Registry:
             time.sleep(0.05)
         self.stop()
         raise RuntimeError("registry %s did not answer within %ss" % (self.name, START_TIMEOUT))
+
+    def config_text(self):
+        return CONFIG_TEMPLATE.format(storage=self.storage, port=self.port)
 
     def argv(self):
         return [REGISTRY_BINARY, "serve", self.config]
