@@ -15,9 +15,9 @@ from .harness import (
     ANSIBLE, FLOOR, MODULE, PEER, SCALE, VARIANT, Case, Target, Tool, VerifyFailed, expect_module, expect_playbook,
     expect_playbook_rerun, expect_rc0,
 )
+from .ha import HaPair, RoleRegistries, count_blobs
 from .procs import check_call
-from .ha import HaPair
-from .registry import FakeV3Registry, Registry
+from .registry import REGISTRY_BINARY, FakeV3Registry, Registry
 
 MANIFEST_ACCEPT = ", ".join([
     "application/vnd.oci.image.index.v1+json",
@@ -834,6 +834,89 @@ class Suite:
                     servers=lambda: state["pair"].servers() + ([state["sink"]] if state.get("sink") else []),
                     notes=HA_NOTES)
 
+    def case_ha_gc(self):
+        """Issue 11 section 4 (b): fleet garbage collection of two replicas vs one registry's, same storage content."""
+        ctx = self.ctx
+        count, keep_digits = self.sizes["retention"]
+        keep = 10 ** keep_digits
+        tags = ["t%05d" % i for i in range(count)]
+        kept = tags[:keep]
+        keep_regex = "^t%s[0-9]{%d}$" % ("0" * (5 - keep_digits), keep_digits)
+        repository = "gc"
+        state = {}
+
+        def seed(registry):
+            fixtures.seed_distinct_tags(registry.url, repository, tags)
+            check_call([ctx.python, os.path.join(ctx.bench_dir, "floor_retention.py"), "--registry", registry.host,
+                        "--repository", repository, "--keep", keep_regex], env=ctx.env, timeout=1800)
+
+        def setup():
+            state["snapshot"] = self.registry_snapshot("gc-%d-keep-%d" % (count, keep), seed)
+            pair = self.ha_pair()
+            state["fleet"] = self.registries.get("gc-fleet", kind=lambda workdir, name: RoleRegistries(
+                workdir, name, ctx, ["replica-a", "replica-b"], redis=pair))
+            state["single"] = self.registries.get("gc-single", kind=lambda workdir, name: RoleRegistries(
+                workdir, name, ctx, ["single"]))
+            floor_registry = Registry(os.path.join(ctx.work, "gc"), "floor")
+            floor_registry.port = 1  # never served: garbage-collect only reads its config
+            state["floor"] = floor_registry
+            restore_floor()
+            check_call(floor_argv(), env=ctx.env, timeout=1800, what="garbage-collect of the snapshot")
+            state["blobs_after"] = count_blobs(floor_registry.storage)
+            state["blobs_before"] = count_blobs(state["snapshot"])
+            ctx.log("   garbage-collect of this content keeps %d of %d blobs" % (state["blobs_after"], state["blobs_before"]))
+
+        def restore_floor():
+            registry = state["floor"]
+            shutil.rmtree(registry.storage, ignore_errors=True)
+            shutil.copytree(state["snapshot"], registry.storage, symlinks=True)
+            with open(registry.config, "w", encoding="utf-8") as handle:
+                handle.write(registry.config_text())
+
+        def floor_argv():
+            return [REGISTRY_BINARY, "garbage-collect", state["floor"].config]
+
+        def collected(storage, hosts):
+            def check(_measurement):
+                left = count_blobs(storage())
+                if left != state["blobs_after"]:
+                    raise VerifyFailed("%d blobs left, garbage-collect of the same content leaves %d (of %d)" % (
+                        left, state["blobs_after"], state["blobs_before"]))
+                for host in hosts():
+                    gone = [tag for tag in kept if requests.head(
+                        "http://%s/v2/%s/manifests/%s" % (host, repository, tag), headers={"Accept": MANIFEST_ACCEPT},
+                        timeout=30).status_code != 200]
+                    if gone:
+                        raise VerifyFailed("%s lost %d kept tags after GC: %s" % (host, len(gone), ", ".join(gone[:5])))
+            return check
+
+        tools = [
+            Tool("docker-registry garbage-collect (floor, host binary, registry not running)", FLOOR, floor_argv,
+                 prepare=restore_floor, verify=expect_rc0(collected(lambda: state["floor"].storage, lambda: []))),
+            Tool("cleanup.yml, one registry (role garbage_collect, read-only restart)", ANSIBLE,
+                 lambda: state["single"].playbook_argv("cleanup"),
+                 prepare=lambda: state["single"].restore(state["snapshot"]),
+                 verify=lambda m: (expect_playbook()(m), collected(lambda: state["single"].data_dir,
+                                                                   state["single"].hosts)(m))),
+            Tool("cleanup.yml, 2 replicas (role fleet_gc: quiet both, collect once, flush redis, restart)", ANSIBLE,
+                 lambda: state["fleet"].playbook_argv("cleanup"),
+                 prepare=lambda: state["fleet"].restore(state["snapshot"]),
+                 verify=lambda m: (expect_playbook(hosts=2)(m), collected(lambda: state["fleet"].data_dir,
+                                                                          state["fleet"].hosts)(m))),
+        ]
+        targets = [
+            Target("fleet GC of 2 replicas vs one registry's GC, both cleanup.yml (reported; issue 11 section 4)", "ratio",
+                   tools[2].name, 0, tools[1].name),
+            Target("fleet GC vs garbage-collect alone (reported)", "ratio", tools[2].name, 0, tools[0].name),
+        ]
+        notes = ["GC case: the registries are containers of the role (playbooks/registry.yml, image %s, host network) on "
+                 "the engine at DOCKER_HOST; every run restores the same storage (%d small distinct images, %d of them "
+                 "deleted by digest) under them first. Both cleanup.yml rows include ansible-playbook's start-up and "
+                 "the role's container restarts." % (RoleRegistries.IMAGE, count, count - keep)]
+        return Case("ha-gc-%d" % count, "garbage collection of one storage (%d images, %d deleted): fleet protocol on "
+                    "two replicas vs one registry" % (count, count - keep), tools, setup=setup, targets=targets,
+                    notes=notes)
+
     def engine_cases(self):
         cases = [self.case_save()]
         if self.sizes["big2"]:
@@ -875,4 +958,7 @@ class Suite:
         ]
         cases += [self.case_fleet(hosts) for hosts in self.sizes["fleet_sizes"]]
         cases += [self.case_ha_push(), self.case_ha_pull()]
+        if not self.ctx.smoke:
+            # Deploying the role's containers alone takes half a minute: too slow for make test's smoke run.
+            cases.append(self.case_ha_gc())
         return cases

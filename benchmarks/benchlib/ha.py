@@ -15,6 +15,7 @@ import json
 import os
 import secrets
 import shutil
+import subprocess
 
 from .procs import check_call
 from .registry import CONFIG_TEMPLATE, Registry, free_port
@@ -22,6 +23,8 @@ from .registry import CONFIG_TEMPLATE, Registry, free_port
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HA_HELPER = os.path.join(REPO_ROOT, "tests", "testbed", "ha.py")
 REDIS_DB = 3
+# The role-deployed replicas of the GC case use their own database of the same redis-server.
+ROLE_REDIS_DB = 4
 
 REPLICA_EXTRA = """  secret: {secret}
 redis:
@@ -132,9 +135,9 @@ class HaPair:
             self._helper("down", "--dir", self.helper_dir)
             self.running = False
 
-    def flush_cache(self):
-        """Empty the replicas' redis database (the password goes by environment, not argv)."""
-        check_call(["redis-cli", "-h", "127.0.0.1", "-p", str(self.redis_port), "-n", str(REDIS_DB), "FLUSHDB"],
+    def flush_cache(self, db=REDIS_DB):
+        """Empty a redis database, by default the replicas' (the password goes by environment, not argv)."""
+        check_call(["redis-cli", "-h", "127.0.0.1", "-p", str(self.redis_port), "-n", str(db), "FLUSHDB"],
                    env=dict(os.environ, REDISCLI_AUTH=self.redis_password), timeout=30, what="redis-cli FLUSHDB")
 
     def cache_keys(self):
@@ -159,3 +162,86 @@ class HaPair:
     def cpu_seconds(self):
         return sum(server.cpu_seconds() for server in self.servers())
 
+
+
+class RoleRegistries:
+    """Registry containers deployed by the collection's role (playbooks/registry.yml), for the GC case.
+
+    ``hosts`` maps inventory host names to their ports; with ``replica_set`` they are replicas of one
+    storage folder with a redis cache (fleet garbage collection), without it a single registry.
+    Containers run on the engine at DOCKER_HOST with the host network, bound to 127.0.0.1; remove()
+    deletes exactly the containers named here.
+    """
+
+    IMAGE = os.environ.get("DOCKHAND_REGISTRY_IMAGE", "dockhand-test/registry:2")
+
+    def __init__(self, workdir, name, ctx, hosts, redis=None):
+        self.workdir = os.path.join(workdir, name)
+        self.ctx = ctx
+        self.data_dir = os.path.join(self.workdir, "data")
+        self.inventory = os.path.join(self.workdir, "inventory.yml")
+        self.prefix = "dockhand-bench-%s-%s" % (name, secrets.token_hex(3))
+        self.ports = {host: free_port() for host in hosts}
+        self.redis = redis
+        self.deployed = False
+
+    def names(self):
+        return ["%s-%s" % (self.prefix, host) for host in self.ports]
+
+    def hosts(self):
+        return ["127.0.0.1:%d" % port for port in self.ports.values()]
+
+    def write_inventory(self):
+        os.makedirs(self.workdir, exist_ok=True)
+        common = {
+            "ansible_connection": "local", "ansible_python_interpreter": self.ctx.python,
+            "registry_server_image": self.IMAGE, "registry_server_docker_host": self.ctx.env["DOCKER_HOST"],
+            "registry_server_network_mode": "host", "registry_server_bind_address": "127.0.0.1",
+            "registry_server_restart_policy": "no", "registry_server_data_dir": self.data_dir,
+        }
+        if self.redis:
+            common.update({"registry_server_replica_set": self.prefix,
+                           "registry_server_cache": {"blobdescriptor": "redis"},
+                           "registry_server_redis": {"addrs": ["127.0.0.1:%d" % self.redis.redis_port],
+                                                     "password": self.redis.redis_password, "db": ROLE_REDIS_DB}})
+        hosts = {}
+        for (host, port), name in zip(self.ports.items(), self.names()):
+            hosts[host] = {"registry_server_name": name, "registry_server_port": port,
+                           "registry_server_config_dir": os.path.join(self.workdir, host, "config"),
+                           "fleet_registry_address": "127.0.0.1:%d" % port}
+        with open(os.open(self.inventory, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
+            json.dump({"all": {"vars": common, "hosts": hosts}}, handle, indent=1)
+
+    def playbook_argv(self, playbook):
+        return [os.path.join(self.ctx.bin_dir, "ansible-playbook"), "-i", self.inventory, "dockhand.registry.%s" % playbook,
+                "-e", "fleet_group=all"]
+
+    def start(self):
+        """Deploy the registries with playbooks/registry.yml."""
+        self.write_inventory()
+        self.deployed = True
+        check_call(self.playbook_argv("registry"), env=self.ctx.env, timeout=900, what="playbooks/registry.yml")
+        return self
+
+    def restore(self, snapshot):
+        """Put the snapshot's storage under the running registries (nothing writes meanwhile)."""
+        shutil.rmtree(os.path.join(self.data_dir, "docker"), ignore_errors=True)
+        shutil.copytree(os.path.join(snapshot, "docker"), os.path.join(self.data_dir, "docker"), symlinks=True)
+        if self.redis:
+            self.redis.flush_cache(ROLE_REDIS_DB)
+
+    def remove(self):
+        if self.deployed:
+            subprocess.run(["docker", "rm", "-f"] + self.names(), env=self.ctx.env, capture_output=True, timeout=120,
+                           check=False)
+            self.deployed = False
+
+    # The RegistrySet interface (stop at the end of the run).
+    def stop(self):
+        self.remove()
+
+
+def count_blobs(storage):
+    """Blob files in a docker-registry filesystem storage folder."""
+    root = os.path.join(storage, "docker", "registry", "v2", "blobs")
+    return sum(1 for _folder, _dirs, files in os.walk(root) for name in files if name == "data")

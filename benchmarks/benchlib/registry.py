@@ -197,7 +197,9 @@ class RegistrySet:
 
     def get(self, name, kind=Registry):
         if name not in self.registries:
-            self.registries[name] = kind(self.workdir, name).start()
+            # Recorded before it starts, so that stop_all() also stops what a failed start left running.
+            self.registries[name] = kind(self.workdir, name)
+            self.registries[name].start()
         return self.registries[name]
 
     def stop_all(self):
