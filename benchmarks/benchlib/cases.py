@@ -719,8 +719,8 @@ class Suite:
                 pair = state["pair"]
                 for server in [pair] + pair.replicas:
                     if manifest_digest(server, HA_REPOSITORY, state["tag"]) != state["digest"]:
-                        raise VerifyFailed("%s does not serve %s:%s at %s" % (server.host, HA_REPOSITORY, state["tag"],
-                                                                            state["digest"]))
+                        raise VerifyFailed("%s does not serve %s:%s at %s" % (
+                            server.host, HA_REPOSITORY, state["tag"], state["digest"]))
                 if via_balancer and not pair.cache_keys():
                     raise VerifyFailed("redis holds no blob descriptors: the replicas do not use their cache")
             return check
@@ -740,6 +740,9 @@ class Suite:
 
         def balancer():
             return state["pair"]
+
+        def pair_servers():
+            return state["pair"].servers()
 
         tools = [
             Tool("skopeo copy oci: -> one replica, direct", FLOOR, skopeo(direct), prepare=wipe,
@@ -761,7 +764,7 @@ class Suite:
         ]
         return Case("ha-push-%s" % label, "push a %s image (random layers) through nginx to two replicas on one storage, "
                     "vs one replica direct" % label, tools, setup=setup, targets=targets,
-                    servers=lambda: state["pair"].servers(), notes=HA_NOTES)
+                    servers=pair_servers, notes=HA_NOTES)
 
     def case_ha_pull(self):
         """Issue 11 section 4: pull through nginx from two replicas, against one replica direct."""

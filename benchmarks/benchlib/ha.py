@@ -163,7 +163,6 @@ class HaPair:
         return sum(server.cpu_seconds() for server in self.servers())
 
 
-
 class RoleRegistries:
     """Registry containers deployed by the collection's role (playbooks/registry.yml), for the GC case.
 
