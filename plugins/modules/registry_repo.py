@@ -119,7 +119,7 @@ options:
         their bytes come back only when garbage collection runs with delete-untagged.
       - Costs one manifest GET per deleted manifest, per distinct digest of a kept tag and per platform manifest
         or listed referrer, each digest once per run (the ones O(keep_last) fetched already are not fetched
-        again), up to O(concurrency) at once. No config or layer is read: sizes come from the descriptors in the
+        again), up to O(concurrency) at once. No config or layer is read; sizes come from the descriptors in the
         manifests. Nothing is fetched when the plan deletes no manifest.
     type: bool
     default: false

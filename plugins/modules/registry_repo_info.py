@@ -62,14 +62,14 @@ options:
         an index, and the config and layers of every image manifest - and so include the signatures, SBOMs and
         attestations that are tagged (cosign-style tags C(sha256-<hex>.sig), C(.att), C(.sbom)) or listed by a
         referrers tag C(sha256-<hex>), which holds an index of them. Referrers that only a registry's referrers
-        API lists, untagged, are not counted (asking would cost a request per manifest). Manifests count as blobs:
+        API lists, untagged, are not counted (asking would cost a request per manifest). Manifests count as blobs, since
         the registry stores each one as a blob under its digest.
       - Each blob counts once per repository, however many tags, images or platforms use it. A blob is shared
         when another repository of this run's list uses it too, so O(repository) and O(match) narrow what
         shared means. Manifests left untagged are not seen (the registry API cannot list them).
       - Costs one manifest GET per tag (the same GET O(details) makes, made once when both are set), plus one per
         platform manifest or listed referrer, each digest fetched once per run and up to O(concurrency) at once.
-        No config or layer is read: sizes come from the descriptors in the manifests, as the manifests declare
+        No config or layer is read; sizes come from the descriptors in the manifests, as the manifests declare
         them.
       - Requires O(list_tags=true).
     type: bool
