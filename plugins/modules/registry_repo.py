@@ -114,7 +114,9 @@ options:
         tells which bytes are shared. Manifests already untagged are not seen either (the registry API cannot
         list them), and would keep their blobs too; nor are the referrers of kept images that only the registry's
         referrers API lists, untagged (a blob they share with a deleted manifest, such as an empty config, is
-        counted). So the figure is the most the run can free.
+        counted). So the figure is the most the run can free of the images' bytes. Garbage collection also frees
+        the throw-away manifest and config (a few hundred bytes) that a run leaves when it learns whether the
+        registry untags or removes a tag that shares its image; they are not counted.
       - When the registry untags (RV(delete_method=untag)), the manifests losing every tag stay, untagged, and
         their bytes come back only when garbage collection runs with delete-untagged.
       - Costs one manifest GET per deleted manifest, per distinct digest of a kept tag and per platform manifest
