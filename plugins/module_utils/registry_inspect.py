@@ -20,6 +20,10 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_client 
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.retention import parse_created
 
+# Index levels followed below a tag: image index -> platform manifest is 1, a referrers tag's index
+# listing a signed index listing its platforms is 3. Real content never nests deeper.
+MAX_INDEX_DEPTH = 4
+
 
 def hub_repository(client, repository: str) -> str:
     """Docker Hub keeps official images under ``library/``; other registries take names as given."""
@@ -66,6 +70,24 @@ def platform_summary(descriptor: dict) -> dict:
     return result
 
 
+class ReadOnceClient:
+    """A client whose manifest GETs by digest go through a ManifestInspector's cache; all else is the client's.
+
+    For code that takes a client (the referrers checks of retention), so that a manifest it reads is
+    not read again by the inspector's other users in the same run, and the other way round.
+    """
+
+    def __init__(self, client, inspector: "ManifestInspector"):
+        self._client = client
+        self._inspector = inspector
+
+    def get_manifest(self, repository: str, reference: str) -> Optional[Manifest]:
+        return self._inspector.manifest(repository, reference)
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+
 class ManifestInspector:
     """Fetches manifests and configs for reporting; thread safe caches keyed by digest."""
 
@@ -91,6 +113,11 @@ class ManifestInspector:
     def cached(self, digest: str) -> Optional[Manifest]:
         """The manifest ``digest`` if an earlier fetch (by tag or digest) already brought it."""
         return self._manifests.get(digest)
+
+    def known(self) -> Dict[str, Optional[Manifest]]:
+        """Digest -> manifest of every fetch so far (None: the registry answered 404), as a copy."""
+        with self._lock:
+            return dict(self._manifests)
 
     def config(self, repository: str, digest: str) -> Optional[dict]:
         if digest in self._configs:
@@ -122,6 +149,20 @@ class ManifestInspector:
                 if digest and digest not in self._manifests and digest not in wanted:
                     wanted[digest] = repository
         self.client.map_bounded(lambda pair: self.manifest(pair[1], pair[0]), list(wanted.items()))
+
+    def load_descendants(self, items: List[Tuple[str, Manifest]], max_depth: int = MAX_INDEX_DEPTH) -> None:
+        """``load_children`` again and again, for indexes that list indexes (a referrers tag listing a signed
+        index, say), until nothing new is listed or ``max_depth`` levels are read. Each digest is fetched once."""
+        level = [item for item in items if item[1] is not None]
+        for _depth in range(max_depth):
+            wanted = [(repository, descriptor.get("digest")) for repository, manifest in level
+                      for descriptor in manifest.child_descriptors if descriptor.get("digest")]
+            new = [(repository, digest) for repository, digest in wanted if digest not in self._manifests]
+            if not new:
+                return
+            self.load_children(level)
+            level = [(repository, self._manifests.get(digest)) for repository, digest in new]
+            level = [item for item in level if item[1] is not None]
 
     def load_configs(self, items: List[Tuple[str, Manifest]]) -> None:
         """Fetch the image configs of every image (and platform image) in ``items``."""
@@ -159,9 +200,18 @@ class ManifestInspector:
             return values[0] if values else None
         return newest_created(values)
 
-    def summarize_many(self, pairs: List[Tuple[str, str]]) -> List[Optional[dict]]:
-        """For each (repository, tag): digest, media_type, created, size; None for a tag that vanished."""
-        manifests = self.client.map_bounded(lambda pair: self.manifest(pair[0], pair[1]), pairs)
+    def tag_manifests(self, pairs: List[Tuple[str, str]]) -> List[Optional[Manifest]]:
+        """The manifest of each (repository, tag), None for a tag that vanished; one GET per tag."""
+        return self.client.map_bounded(lambda pair: self.manifest(pair[0], pair[1]), pairs)
+
+    def summarize_many(self, pairs: List[Tuple[str, str]],
+                       manifests: Optional[List[Optional[Manifest]]] = None) -> List[Optional[dict]]:
+        """For each (repository, tag): digest, media_type, created, size; None for a tag that vanished.
+
+        ``manifests``: the ``tag_manifests`` of ``pairs`` when the caller fetched them already.
+        """
+        if manifests is None:
+            manifests = self.tag_manifests(pairs)
         items = [(repository, manifest) for (repository, _tag), manifest in zip(pairs, manifests)]
         self.load_children(items)
         self.load_configs(items)

@@ -97,6 +97,35 @@ options:
         V(w), V(d), V(h), V(m), V(s), for example V(30d), V(12h) or V(1d12h).
       - Tags whose creation time is unknown are kept.
     type: str
+  storage:
+    description:
+      - Add RV(storage), the bytes that the manifests this run deletes (in check mode, would delete) leave to
+        the registry's garbage collection, as the plan counts them before any delete. A second run, with
+        nothing left to delete, reports zero.
+      - Counted are the blobs (each manifest itself, the configs and layers of image manifests) that the
+        deleted manifests take, RV(deleted_digests) and the referrers deleted with them, and that no manifest
+        this repository keeps takes. Kept are the manifests the kept tags reach (platform manifests, and
+        referrers that cosign-style tags or a referrers tag hold, included), and the platform manifests of a
+        deleted index that are not deleted themselves (O(state=present) deletes the index, not its entries,
+        which stay untagged). Each blob counts once.
+      - Within this repository only. Other repositories are not read (that costs a request per tag of every
+        repository in the registry), so a blob that another repository also uses is counted here although
+        garbage collection keeps it; O(dockhand.registry.registry_repo_info#module:storage=true)
+        tells which bytes are shared. Manifests already untagged are not seen either (the registry API cannot
+        list them), and would keep their blobs too; nor are the referrers of kept images that only the registry's
+        referrers API lists, untagged (a blob they share with a deleted manifest, such as an empty config, is
+        counted). So the figure is the most the run can free of the images' bytes. Garbage collection also frees
+        the throw-away manifest and config (a few hundred bytes) that a run leaves when it learns whether the
+        registry untags or removes a tag that shares its image; they are not counted.
+      - When the registry untags (RV(delete_method=untag)), the manifests losing every tag stay, untagged, and
+        their bytes come back only when garbage collection runs with delete-untagged.
+      - Costs one manifest GET per deleted manifest, per distinct digest of a kept tag and per platform manifest
+        or listed referrer, each digest once per run (the ones O(keep_last) fetched already are not fetched
+        again), up to O(concurrency) at once. No config or layer is read; sizes come from the descriptors in the
+        manifests. Nothing is fetched when the plan deletes no manifest.
+    type: bool
+    default: false
+    version_added: 1.1.0
 notes:
   - Tags that share a digest with a kept tag keep the image alive; only the tag goes.
   - No run leaves a dangling tag (one the tag list shows but that answers 404). On distribution 2.x a manifest
@@ -137,6 +166,20 @@ EXAMPLES = r"""
     older_than: 30d
   check_mode: true
   register: plan
+
+- name: How many bytes would deleting CI builds older than 30 days leave to garbage collection?
+  dockhand.registry.registry_repo:
+    registry: registry.example.com
+    repository: team/app
+    match: ['^ci-']
+    older_than: 30d
+    storage: true
+  check_mode: true
+  register: ci_plan
+
+- name: Show the bytes
+  ansible.builtin.debug:
+    msg: "{{ ci_plan.storage.unlinked_bytes | human_readable }} in {{ ci_plan.storage.unlinked_blobs }} blobs"
 
 - name: Delete every image of a repository
   dockhand.registry.registry_repo:
@@ -213,6 +256,29 @@ reasons:
   returned: success
   type: dict
   sample: {latest: keep_tags, v1.2.0: keep_last}
+storage:
+  description:
+    - Only with O(storage=true). What the deleted manifests leave to garbage collection, within this repository
+      (see O(storage) for exactly what is counted).
+  returned: when O(storage=true)
+  type: dict
+  version_added: 1.1.0
+  sample:
+    manifests: 3
+    unlinked_blobs: 7
+    unlinked_bytes: 20480
+  contains:
+    manifests:
+      description: How many deleted manifests were counted (one already gone counts nothing).
+      type: int
+    unlinked_blobs:
+      description: How many distinct blobs no kept manifest of the repository takes any more.
+      type: int
+    unlinked_bytes:
+      description:
+        - Their bytes, as the manifests declare them. Garbage collection frees them on disk unless another
+          repository, or a manifest that is already untagged, still uses them.
+      type: int
 msg:
   description: A one-line summary; it reminds that disk space comes back only after garbage collection.
   returned: success
@@ -249,8 +315,12 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete 
     probe_delete_allowed,
     resolve_tags,
 )
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_inspect import ManifestInspector
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_inspect import (
+    ManifestInspector,
+    ReadOnceClient,
+)
 from ansible_collections.dockhand.registry.plugins.module_utils.stop_request import stop_on_sigterm
+from ansible_collections.dockhand.registry.plugins.module_utils.storage_accounting import Unlinked, unlinked_by_deleting
 from ansible_collections.dockhand.registry.plugins.module_utils.retention import (
     RetentionError,
     RetentionPolicy,
@@ -258,6 +328,7 @@ from ansible_collections.dockhand.registry.plugins.module_utils.retention import
     parse_created,
 )
 
+NOTHING_UNLINKED = Unlinked(manifests=0, blobs=0, bytes=0)
 GC_NOTE = (
     "disk space returns only after the registry's garbage collection"
     " (dockhand.registry.registry_server, tasks_from: garbage_collect)"
@@ -278,6 +349,8 @@ class RepoManager:
         self.delete_checked = False
         self.inspector = ManifestInspector(client)
         self.stop = client.stop
+        if module.params["storage"]:
+            self.result["storage"] = NOTHING_UNLINKED.to_result()
 
     def _tag_infos(self, tags):
         """TagInfo of every existing tag: a HEAD for most; manifest and config GETs only where creation time matters.
@@ -336,10 +409,35 @@ class RepoManager:
 
     def _referrers_plan(self, plan: RemovalPlan, tags, tag_digests, kept_digests):
         """The removal plan for the referrers of the digests ``plan`` deletes (signatures, SBOMs, their tags)."""
-        referrer_plan, details = plan_referrers_of(self.client, self.repository, plan.delete_digests, tags,
+        # Through the inspector's cache: the storage figures read these referrers again otherwise.
+        client = ReadOnceClient(self.client, self.inspector)
+        referrer_plan, details = plan_referrers_of(client, self.repository, plan.delete_digests, tags,
                                                    tag_digests, kept_digests)
         self.result["deleted_referrers"] = details
         return referrer_plan
+
+    def _unlinked(self, removed_digests, kept_tags, tag_digests):
+        """The storage figures of removing ``removed_digests`` while ``kept_tags`` stay (see the storage option).
+
+        One GET per manifest (by digest, or by tag for kept tags not resolved yet: referrer tags),
+        each digest once; the manifests keep_last fetched are not fetched again. No blob is read.
+        """
+        if not removed_digests:
+            return NOTHING_UNLINKED.to_result()
+        inspector = self.inspector
+        removed = sorted(removed_digests)
+        kept_digests = sorted(set(tag_digests[tag] for tag in kept_tags if tag in tag_digests))
+        kept_by_tag = sorted(tag for tag in kept_tags if tag not in tag_digests)
+
+        def fetch(reference):
+            return inspector.manifest(self.repository, reference)
+
+        by_digest = self.client.map_bounded(fetch, removed + kept_digests)
+        by_tag = self.client.map_bounded(fetch, kept_by_tag)
+        inspector.load_descendants([(self.repository, manifest) for manifest in by_digest + by_tag if manifest])
+        known = inspector.known()
+        kept_roots = kept_digests + [manifest.digest for manifest in by_tag if manifest is not None]
+        return unlinked_by_deleting(removed, kept_roots, known).to_result()
 
     def _record(self, removed_tags, deleted_digests, untagged, dangling, left_untagged, method):
         """Add one removal's outcome (or, in check mode, its plan) to the result."""
@@ -390,6 +488,10 @@ class RepoManager:
         kept_digests = set(tag_digests[tag] for tag in selection.keep)
         plan = plan_removal(tag_digests, selection.delete, self._protected(kept_digests, media_types), dangling)
         referrer_plan = self._referrers_plan(plan, tags, tag_digests, kept_digests)
+        if self.module.params["storage"]:
+            kept_tags = set(tags) - set(plan.tags) - set(referrer_plan.tags) - set(dangling)
+            self.result["storage"] = self._unlinked(set(plan.delete_digests) | set(referrer_plan.delete_digests),
+                                                    kept_tags, tag_digests)
         reasons = dict(selection.reasons)
         reasons.update((tag, "referrer tag of a kept image") for tag in referrer_tags if tag not in referrer_plan.tags)
         kept = sorted(reasons)
@@ -445,6 +547,8 @@ class RepoManager:
         self._diff(sorted(tags), [])
         self.result.update(changed=True, deleted_tags=sorted(tags), deleted_digests=sorted(digests | children),
                            dangling_tags=dangling, delete_method="digest")
+        if self.module.params["storage"]:
+            self.result["storage"] = self._unlinked(digests | children, (), {})
         self.result["msg"] = "%s all %d manifests of %s (%d tags, %d of them dangling); %s" % (
             "would delete" if self.module.check_mode else "deleted", len(digests | children),
             self.repository, len(tags), len(dangling), GC_NOTE)
@@ -482,6 +586,7 @@ def main():
         keep_tags=dict(type="list", elements="str", default=[]),
         match=dict(type="list", elements="str", default=[]),
         older_than=dict(type="str"),
+        storage=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     require_registry_libraries(module)

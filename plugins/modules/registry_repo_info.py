@@ -55,6 +55,26 @@ options:
       - Requires O(list_tags=true).
     type: bool
     default: false
+  storage:
+    description:
+      - Add RV(repositories[].storage), the bytes the blobs of each repository take, and RV(storage_total).
+      - A repository's blobs are what its tags reach - each tagged manifest itself, the platform manifests of
+        an index, and the config and layers of every image manifest - and so include the signatures, SBOMs and
+        attestations that are tagged (cosign-style tags C(sha256-<hex>.sig), C(.att), C(.sbom)) or listed by a
+        referrers tag C(sha256-<hex>), which holds an index of them. Referrers that only a registry's referrers
+        API lists, untagged, are not counted (asking would cost a request per manifest). Manifests count as blobs, since
+        the registry stores each one as a blob under its digest.
+      - Each blob counts once per repository, however many tags, images or platforms use it. A blob is shared
+        when another repository of this run's list uses it too, so O(repository) and O(match) narrow what
+        shared means. Manifests left untagged are not seen (the registry API cannot list them).
+      - Costs one manifest GET per tag (the same GET O(details) makes, made once when both are set), plus one per
+        platform manifest or listed referrer, each digest fetched once per run and up to O(concurrency) at once.
+        No config or layer is read; sizes come from the descriptors in the manifests, as the manifests declare
+        them.
+      - Requires O(list_tags=true).
+    type: bool
+    default: false
+    version_added: 1.1.0
 notes:
   - Repositories and tags are returned in the order the registry lists them; the distribution
     registry sorts its catalog, but not necessarily tag lists.
@@ -84,6 +104,18 @@ EXAMPLES = r"""
     registry: 127.0.0.1:5000
     list_tags: false
   register: catalog
+
+- name: Bytes per repository under team/, shared with another team/ repository or unique to it
+  dockhand.registry.registry_repo_info:
+    registry: registry.example.com
+    match: "^team/"
+    storage: true
+  register: team_storage
+
+- name: Show the repositories that take the most bytes of their own
+  ansible.builtin.debug:
+    msg: "{{ team_storage.repositories | sort(attribute='storage.bytes_unique', reverse=true)
+             | map(attribute='name') | list }}"
 
 - name: Show the digest of team/app:v1
   ansible.builtin.debug:
@@ -140,6 +172,61 @@ repositories:
               its config and its (compressed) layers; for an index, the index plus every platform image.
             - Blobs shared by several platforms are counted once.
           type: int
+    storage:
+      description:
+        - Only with O(storage=true). The blobs this repository's tags reach, each counted once (see O(storage)).
+      type: dict
+      version_added: 1.1.0
+      sample:
+        blobs: 7
+        bytes_total: 4096
+        bytes_unique: 3072
+        bytes_shared: 1024
+        missing_manifests: []
+      contains:
+        blobs:
+          description: How many distinct blobs (manifests, configs, layers).
+          type: int
+        bytes_total:
+          description: Their bytes; V(bytes_unique) plus V(bytes_shared).
+          type: int
+        bytes_unique:
+          description: Bytes of the blobs no other listed repository uses.
+          type: int
+        bytes_shared:
+          description: Bytes of the blobs another listed repository uses too.
+          type: int
+        missing_manifests:
+          description:
+            - Digests an index lists that the registry does not have (an index broken by garbage collection, for
+              example); they count no bytes.
+          type: list
+          elements: str
+storage_total:
+  description:
+    - Only with O(storage=true). The listed repositories together, every blob counted once however many of them
+      use it.
+  returned: when O(storage=true)
+  type: dict
+  version_added: 1.1.0
+  sample:
+    repositories: 2
+    blobs: 11
+    bytes_total: 7168
+    bytes_shared: 1024
+  contains:
+    repositories:
+      description: How many repositories were counted.
+      type: int
+    blobs:
+      description: How many distinct blobs they take.
+      type: int
+    bytes_total:
+      description: Bytes of those blobs; what the listed repositories take in the registry's storage.
+      type: int
+    bytes_shared:
+      description: Bytes of the blobs more than one listed repository uses.
+      type: int
 """
 
 import re
@@ -163,6 +250,7 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_inspect
     ManifestInspector,
     hub_repository,
 )
+from ansible_collections.dockhand.registry.plugins.module_utils.storage_accounting import account, reachable
 
 
 class RepositoryLister:
@@ -197,17 +285,41 @@ class RepositoryLister:
         else:
             tag_lists = self.client.map_bounded(self._tags_or_empty, names)
         repositories = [dict(name=name, tags=tags) for name, tags in zip(names, tag_lists)]
+        result = dict(changed=False, repositories=repositories)
+        if not (self.params["details"] or self.params["storage"]):
+            return result
+        inspector = ManifestInspector(self.client)
+        pairs = [(entry["name"], tag) for entry in repositories for tag in entry["tags"]]
+        # One GET per tag, shared by both options.
+        manifests = inspector.tag_manifests(pairs)
         if self.params["details"]:
-            inspector = ManifestInspector(self.client)
-            pairs = [(entry["name"], tag) for entry in repositories for tag in entry["tags"]]
-            summaries = inspector.summarize_many(pairs)
+            summaries = inspector.summarize_many(pairs, manifests)
             for entry in repositories:
                 entry["manifests"] = {}
             by_name = {entry["name"]: entry for entry in repositories}
             for (name, tag), summary in zip(pairs, summaries):
                 if summary is not None:
                     by_name[name]["manifests"][tag] = summary
-        return dict(changed=False, repositories=repositories)
+        if self.params["storage"]:
+            result["storage_total"] = self._storage(inspector, repositories, pairs, manifests)
+        return result
+
+    def _storage(self, inspector, repositories, pairs, manifests):
+        """Add each repository's ``storage`` figures; return the totals over all of them."""
+        items = [(name, manifest) for (name, _tag), manifest in zip(pairs, manifests) if manifest is not None]
+        # Platform manifests, and the referrers that referrers tags list; configs and layers are never read.
+        inspector.load_descendants(items)
+        roots = {}
+        for name, manifest in items:
+            roots.setdefault(name, set()).add(manifest.digest)
+        reaches = dict((entry["name"], reachable(roots.get(entry["name"], ()), inspector.known()))
+                       for entry in repositories)
+        report = account(dict((name, reach.manifests) for name, reach in reaches.items()))
+        for entry in repositories:
+            figures = report.repositories[entry["name"]].to_result()
+            figures["missing_manifests"] = reaches[entry["name"]].missing
+            entry["storage"] = figures
+        return report.total_result()
 
 
 def main():
@@ -217,6 +329,7 @@ def main():
         match=dict(type="str"),
         list_tags=dict(type="bool", default=True),
         details=dict(type="bool", default=False),
+        storage=dict(type="bool", default=False),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
@@ -235,8 +348,9 @@ def main():
             re.compile(params["match"])
         except re.error as exc:
             module.fail_json(msg="match %r is not a valid regular expression: %s" % (params["match"], exc))
-    if params["details"] and not params["list_tags"]:
-        module.fail_json(msg="details=true needs list_tags=true")
+    for option in ("details", "storage"):
+        if params[option] and not params["list_tags"]:
+            module.fail_json(msg="%s=true needs list_tags=true" % option)
     require_registry_libraries(module)
     try:
         with RegistryClient.from_params(params) as client:
