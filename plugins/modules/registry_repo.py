@@ -125,7 +125,6 @@ options:
         manifests. Nothing is fetched when the plan deletes no manifest.
     type: bool
     default: false
-    version_added: 1.1.0
 notes:
   - Tags that share a digest with a kept tag keep the image alive; only the tag goes.
   - No run leaves a dangling tag (one the tag list shows but that answers 404). On distribution 2.x a manifest
@@ -262,7 +261,6 @@ storage:
       (see O(storage) for exactly what is counted).
   returned: when O(storage=true)
   type: dict
-  version_added: 1.1.0
   sample:
     manifests: 3
     unlinked_blobs: 7

@@ -74,7 +74,6 @@ options:
       - Requires O(list_tags=true).
     type: bool
     default: false
-    version_added: 1.1.0
 notes:
   - Repositories and tags are returned in the order the registry lists them; the distribution
     registry sorts its catalog, but not necessarily tag lists.
@@ -176,7 +175,6 @@ repositories:
       description:
         - Only with O(storage=true). The blobs this repository's tags reach, each counted once (see O(storage)).
       type: dict
-      version_added: 1.1.0
       sample:
         blobs: 7
         bytes_total: 4096
@@ -208,7 +206,6 @@ storage_total:
       use it.
   returned: when O(storage=true)
   type: dict
-  version_added: 1.1.0
   sample:
     repositories: 2
     blobs: 11
