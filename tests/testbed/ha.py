@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 
-from testbed import REPO_ROOT, stop_recorded
+from testbed import REPO_ROOT, record, stop_recorded
 
 START_TIMEOUT = 20
 # The role target's webhook receiver; one left behind by a killed test run stops by itself after its lifetime.
@@ -87,7 +87,7 @@ def start(folder, name, argv, port, pids):
     with open(log_path, "wb") as log:
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    start_new_session=True)
-    pids[name] = process.pid
+    record(pids, name, process)
     wait_for_port(port, process, name, log_path)
 
 

@@ -128,12 +128,28 @@ def registry_config(folder, port, delete_enabled, extra=None):
     return path
 
 
+def process_start_time(pid):
+    """The start time of a running process (field 22 of /proc/PID/stat, in clock ticks since boot), else None."""
+    try:
+        with open("/proc/%d/stat" % pid) as handle:
+            stat = handle.read()
+    except OSError:
+        return None
+    # The command name (field 2) is in parentheses and may hold spaces; the fields after it start with field 3.
+    return int(stat[stat.rindex(")") + 2:].split()[22 - 3])
+
+
+def record(pids, name, process):
+    """Remember a started process by PID and start time, so a later PID reuse is never mistaken for it."""
+    pids[name] = {"pid": process.pid, "start_time": process_start_time(process.pid)}
+
+
 def start(name, argv, pids):
     log_path = os.path.join(BED_DIR, name + ".log")
     with open(log_path, "wb") as log:
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    start_new_session=True)
-    pids[name] = process.pid
+    record(pids, name, process)
     return log_path
 
 
@@ -253,15 +269,31 @@ def stop_pid(pid, timeout=10):
 
 
 def stop_recorded(pids_file):
-    """Stop every process a PID file ({name: pid}) records, remove it; the names stopped, None without a file."""
+    """Stop every process a PID file ({name: {pid, start_time}}) records, remove it.
+
+    A PID whose process started at another time than recorded now belongs to some other process, and is left
+    alone. Returns the names stopped, None without a file.
+    """
     if not os.path.exists(pids_file):
         return None
     with open(pids_file) as handle:
         pids = json.load(handle)
-    for pid in pids.values():
-        stop_pid(pid)
+    stopped = []
+    for name, started in sorted(pids.items()):
+        if not isinstance(started, dict) or started.get("start_time") is None:
+            print("testbed: %s: no start time recorded with PID %s, not stopping it" % (name, started))
+            continue
+        now = process_start_time(started["pid"])
+        if now is None:
+            print("testbed: %s (PID %d) has already exited" % (name, started["pid"]))
+        elif now != started["start_time"]:
+            print("testbed: %s: PID %d is now another process (started at %d, not %d), not stopping it"
+                  % (name, started["pid"], now, started["start_time"]))
+        else:
+            stop_pid(started["pid"])
+            stopped.append(name)
     os.remove(pids_file)
-    return sorted(pids)
+    return stopped
 
 
 def down():
