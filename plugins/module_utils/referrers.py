@@ -26,19 +26,19 @@ from typing import Dict, Iterable, List, Optional
 from urllib.parse import parse_qsl, urlsplit
 
 from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import DIGEST_RE, SHA256_DIGEST_RE
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_auth import parse_link_header
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
     MAX_MANIFEST_BYTES,
     OCI_INDEX,
     Manifest,
-    RegistryError,
-    RegistryNotFound,
     sha256_digest,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import (
     RegistryConnectionError,
+    RegistryError,
     RegistryInterrupted,
+    RegistryNotFound,
 )
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_transport import parse_link_header
 
 # How a referrer was found: the ``found_by`` of a Referrer.
 FOUND_BY_API = "referrers_api"

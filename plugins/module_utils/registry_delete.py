@@ -42,7 +42,7 @@ from ansible_collections.dockhand.registry.plugins.module_utils.referrers import
     delete_tag,
     plan_referrers_removal,
 )
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import (
     DELETE_FIX,
     RegistryDeleteDisabled,
     RegistryError,

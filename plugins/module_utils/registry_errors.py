@@ -1,10 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) dockhand.registry contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Exceptions of the registry client and the mapping of registry error bodies to one line.
-
-``registry_client`` re-exports every name here; modules import them from there.
-"""
+"""Exceptions of the registry client and the mapping of registry error bodies to one line."""
 
 from __future__ import annotations
 

@@ -13,11 +13,8 @@ from __future__ import annotations
 import threading
 from typing import Dict, List, Optional, Tuple
 
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
-    DOCKER_HUB_API_HOST,
-    Manifest,
-    RegistryNotFound,
-)
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import DOCKER_HUB_API_HOST, Manifest
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import RegistryNotFound
 from ansible_collections.dockhand.registry.plugins.module_utils.retention import parse_created
 
 

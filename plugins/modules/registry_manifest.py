@@ -286,22 +286,7 @@ from ansible_collections.dockhand.registry.plugins.module_utils.image_reference 
     ReferenceError as ImageReferenceError,
     parse_reference,
 )
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
-    RegistryClient,
-    RegistryError,
-    manifest_reference_argument_spec,
-    normalize_registry_host,
-    registry_argument_spec,
-    require_registry_libraries,
-    unexpected_failure,
-    validate_manifest_reference,
-)
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_copy import (
-    CopyError,
-    ImageCopier,
-    copy_method,
-    summarize,
-)
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import normalize_registry_host
 from ansible_collections.dockhand.registry.plugins.module_utils.referrers import (
     UntagSupport,
     apply_index_change,
@@ -309,6 +294,13 @@ from ansible_collections.dockhand.registry.plugins.module_utils.referrers import
     has_referrers_api,
     plan_add_referrer,
     plan_referrers_copy,
+)
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import RegistryClient
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_copy import (
+    CopyError,
+    ImageCopier,
+    copy_method,
+    summarize,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete import (
     TagDeleteError,
@@ -318,6 +310,13 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete 
     plan_single_tag,
     remove_single_tag,
     resolve_tags,
+)
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import RegistryError, unexpected_failure
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_options import (
+    manifest_reference_argument_spec,
+    registry_argument_spec,
+    require_registry_libraries,
+    validate_manifest_reference,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.stop_request import stop_on_sigterm
 

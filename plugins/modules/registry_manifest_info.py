@@ -250,21 +250,20 @@ from ansible_collections.dockhand.registry.plugins.module_utils.image_reference 
     ReferenceError as ImageReferenceError,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.referrers import discover_referrers
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
-    RegistryClient,
-    RegistryError,
-    manifest_reference_argument_spec,
-    registry_argument_spec,
-    require_registry_libraries,
-    unexpected_failure,
-    validate_manifest_reference,
-)
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import RegistryClient
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import RegistryError, unexpected_failure
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_inspect import (
     ManifestInspector,
     config_summary,
     descriptor_summary,
     hub_repository,
     platform_summary,
+)
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_options import (
+    manifest_reference_argument_spec,
+    registry_argument_spec,
+    require_registry_libraries,
+    validate_manifest_reference,
 )
 
 

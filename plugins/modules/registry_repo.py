@@ -227,16 +227,9 @@ from ansible_collections.dockhand.registry.plugins.module_utils.image_reference 
     ReferenceError as ImageReferenceError,
     validate_repository,
 )
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import ManifestHead
 from ansible_collections.dockhand.registry.plugins.module_utils.referrers import UntagSupport, classify_tag
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
-    ManifestHead,
-    RegistryClient,
-    RegistryError,
-    RegistryNotFound,
-    registry_argument_spec,
-    require_registry_libraries,
-    unexpected_failure,
-)
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import RegistryClient
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete import (
     RemovalPlan,
     TagDeleteError,
@@ -249,14 +242,23 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete 
     probe_delete_allowed,
     resolve_tags,
 )
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import (
+    RegistryError,
+    RegistryNotFound,
+    unexpected_failure,
+)
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_inspect import ManifestInspector
-from ansible_collections.dockhand.registry.plugins.module_utils.stop_request import stop_on_sigterm
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_options import (
+    registry_argument_spec,
+    require_registry_libraries,
+)
 from ansible_collections.dockhand.registry.plugins.module_utils.retention import (
     RetentionError,
     RetentionPolicy,
     TagInfo,
     parse_created,
 )
+from ansible_collections.dockhand.registry.plugins.module_utils.stop_request import stop_on_sigterm
 
 GC_NOTE = (
     "disk space returns only after the registry's garbage collection"

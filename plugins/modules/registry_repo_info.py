@@ -151,17 +151,19 @@ from ansible_collections.dockhand.registry.plugins.module_utils.image_reference 
     ReferenceError as ImageReferenceError,
     validate_repository,
 )
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
-    RegistryClient,
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import RegistryClient
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import (
     RegistryError,
     RegistryNotFound,
-    registry_argument_spec,
-    require_registry_libraries,
     unexpected_failure,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_inspect import (
     ManifestInspector,
     hub_repository,
+)
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_options import (
+    registry_argument_spec,
+    require_registry_libraries,
 )
 
 

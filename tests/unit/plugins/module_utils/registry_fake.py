@@ -15,9 +15,8 @@ import contextlib
 import hashlib
 import json
 
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
-    Manifest,
-    ManifestHead,
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import Manifest, ManifestHead
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import (
     RegistryDeleteDisabled,
     RegistryError,
     RegistryInterrupted,

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
     DOCKER_MANIFEST,
     OCI_INDEX,
     Manifest,

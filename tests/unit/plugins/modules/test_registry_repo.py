@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import OCI_INDEX, Manifest
 from ansible_collections.dockhand.registry.plugins.module_utils.referrers import (
     apply_index_change,
     cosign_tag,
@@ -15,7 +16,6 @@ from ansible_collections.dockhand.registry.plugins.module_utils.referrers import
     plan_add_referrer,
     referrers_tag,
 )
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import OCI_INDEX, Manifest
 from ansible_collections.dockhand.registry.plugins.modules import registry_repo
 from ansible_collections.dockhand.registry.tests.unit.plugins.module_utils.registry_fake import FakeRegistry
 from ansible_collections.dockhand.registry.tests.unit.plugins.module_utils.registry_fake_oci import (
