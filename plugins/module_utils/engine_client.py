@@ -19,7 +19,6 @@ collection relies on the SDK's (or urllib3's) internals.
 from __future__ import annotations
 
 import codecs
-import hashlib
 import http.client
 import json
 import os
@@ -29,6 +28,8 @@ import traceback
 import urllib.parse
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
+
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import sha256_digest_of_chunks
 
 DOCKER_IMPORT_ERROR = None
 try:
@@ -293,14 +294,6 @@ def check_progress(what, messages):
     return seen
 
 
-def sha256_of_chunks(chunks):
-    """``sha256:<hex>`` of a stream of byte chunks, read one chunk at a time."""
-    digest = hashlib.sha256()
-    for chunk in chunks:
-        digest.update(chunk)
-    return "sha256:" + digest.hexdigest()
-
-
 # --------------------------------------------------------------------------- Raw Engine API requests
 # The endpoints below have no public SDK method that streams (or that takes
 # several names), so they are sent here with the client's public requests
@@ -486,4 +479,4 @@ def import_archive(client, path, repository, tag, changes, message=None):
 
 def container_export_digest(client, container_id, what):
     """``sha256:<hex>`` of the container's filesystem tar as the engine exports it."""
-    return sha256_of_chunks(export_container(client, container_id, what))
+    return sha256_digest_of_chunks(export_container(client, container_id, what))

@@ -14,8 +14,13 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-DOCKER_HUB = "docker.io"
-DOCKER_HUB_API_HOST = "registry-1.docker.io"
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
+    DIGEST_RE,
+    DOCKER_HUB_HOSTS,
+    DOCKER_HUB_NAMES,
+    SHA256_DIGEST_RE,
+)
+
 NAME_TOTAL_LENGTH_MAX = 255
 
 _ALPHA_NUMERIC = r"[a-z0-9]+"
@@ -27,13 +32,10 @@ _IPV6 = r"\[(?:[a-fA-F0-9:]+)\]"
 _HOST = r"(?:" + _DOMAIN_COMPONENT + r"(?:\." + _DOMAIN_COMPONENT + r")*|" + _IPV6 + r")"
 _DOMAIN = _HOST + r"(?::[0-9]+)?"
 _TAG = r"[\w][\w.-]{0,127}"
-_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 
 REMOTE_NAME_RE = re.compile(r"^" + _REMOTE_NAME + r"$")
 DOMAIN_RE = re.compile(r"^" + _DOMAIN + r"$")
 TAG_RE = re.compile(r"^" + _TAG + r"$", re.ASCII)  # Go's \w is ASCII-only
-DIGEST_RE = re.compile(r"^" + _DIGEST + r"$")
-SHA256_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 IMAGE_ID_RE = re.compile(r"^(?:sha256:)?[0-9a-f]{12,64}$")
 
 
@@ -170,7 +172,7 @@ def parse_reference(text: str, default_registry: Optional[str] = None) -> ImageR
     if len(text) > NAME_TOTAL_LENGTH_MAX:
         raise ReferenceError("invalid reference %r: name longer than 255 characters" % original)
     registry = domain or default_registry
-    if registry in (DOCKER_HUB, "index.docker.io", DOCKER_HUB_API_HOST) and "/" not in remote:
+    if registry in DOCKER_HUB_HOSTS and "/" not in remote:
         remote = "library/" + remote
     return ImageReference(registry=registry, repository=remote, tag=tag, digest=digest)
 
@@ -189,7 +191,7 @@ def normalize_image_name(text: str) -> str:
         return text if text.startswith("sha256:") or len(text) < 64 else "sha256:" + text
     ref = parse_reference(text)
     name = ref.registry + "/" + ref.repository if ref.registry else ref.repository
-    if ref.registry in (DOCKER_HUB, "index.docker.io"):
+    if ref.registry in DOCKER_HUB_NAMES:
         name = ref.repository  # the engine lists Docker Hub images without the registry
     if name.startswith("library/"):
         name = name[len("library/"):]

@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional
 from urllib.parse import parse_qsl, urlsplit
 
-from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import DIGEST_RE, SHA256_DIGEST_RE
 from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
     MAX_MANIFEST_BYTES,
     OCI_INDEX,
     Manifest,
+    is_valid_digest,
     sha256_digest,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import (
@@ -184,11 +184,6 @@ def _short(value) -> str:
 def _kind(value) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
             type(None): "null"}.get(type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__)
-
-
-def is_valid_digest(value) -> bool:
-    return (isinstance(value, str) and DIGEST_RE.match(value) is not None
-            and (not value.startswith("sha256:") or SHA256_DIGEST_RE.match(value) is not None))
 
 
 def _annotations(value, where: str) -> Dict[str, str]:

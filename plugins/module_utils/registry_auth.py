@@ -27,10 +27,8 @@ from ansible_collections.dockhand.registry.plugins.module_utils.http_body import
     BodyTooLarge,
     read_body,
 )
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_answers import (
-    AnswerError,
-    token_from_answer,
-)
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import DOCKER_HUB_HOSTS, AnswerError
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_answers import token_from_answer
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import (
     RegistryAuthError,
     RegistryConnectionError,
@@ -38,7 +36,6 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors 
     one_line,
 )
 
-DOCKER_HUB_HOSTS = ("docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com")
 DOCKER_HUB_CONFIG_KEY = "https://index.docker.io/v1/"
 TOKEN_DEFAULT_LIFETIME = 60
 # Renew a little early so that a token never expires between the check and the request.

@@ -53,9 +53,9 @@ from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
     digest_hasher,
     is_digest,
     media_type_of,
+    quoted,
     sha256_digest,
 )
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_answers import quoted
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import (
     RegistryConnectionError,
     RegistryError,

@@ -13,9 +13,12 @@ from __future__ import annotations
 import threading
 from typing import Dict, List, Optional, Tuple
 
-from ansible_collections.dockhand.registry.plugins.module_utils.oci import DOCKER_HUB_API_HOST, Manifest
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
+    DOCKER_HUB_API_HOST,
+    Manifest,
+    parse_created,
+)
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import RegistryNotFound
-from ansible_collections.dockhand.registry.plugins.module_utils.retention import parse_created
 
 
 def hub_repository(client, repository: str) -> str:

@@ -32,10 +32,13 @@ from ansible_collections.dockhand.registry.plugins.module_utils.http_body import
     BodyTooLarge,
     read_body,
 )
-from ansible_collections.dockhand.registry.plugins.module_utils.oci import DOCKER_HUB_API_HOST
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_answers import AnswerError, page_names
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_auth import (
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
+    DOCKER_HUB_API_HOST,
     DOCKER_HUB_HOSTS,
+    AnswerError,
+)
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_answers import page_names
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_auth import (
     Credentials,
     RegistryAuth,
     credentials_from_docker_config,

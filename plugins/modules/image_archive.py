@@ -322,7 +322,6 @@ from ansible_collections.dockhand.registry.plugins.module_utils.archive_index im
     inspect_fingerprint,
     read_archive_index,
     read_content_digest,
-    timestamp_ns,
     verify_tar_file,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.atomic_file import (
@@ -362,6 +361,7 @@ from ansible_collections.dockhand.registry.plugins.module_utils.image_reference 
     normalize_image_name,
     validate_target_name,
 )
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import created_ns
 
 IMPORT_LABEL_PREFIX = "dockhand.registry.import."
 IMPORT_ARCHIVE_LABEL = IMPORT_LABEL_PREFIX + "archive"
@@ -656,7 +656,7 @@ class ImageArchiveManager:
         for found in candidates:
             if found is not None and inspect_fingerprint(found) == image.fingerprint:
                 return found["Id"]
-        created = timestamp_ns(image.created)
+        created = created_ns(image.created)
         image_ids = list(extra_ids)
         if created is not None:
             image_ids += self._listed_ids_created_at(created // 10 ** 9)

@@ -227,7 +227,7 @@ from ansible_collections.dockhand.registry.plugins.module_utils.image_reference 
     ReferenceError as ImageReferenceError,
     validate_repository,
 )
-from ansible_collections.dockhand.registry.plugins.module_utils.oci import ManifestHead
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import ManifestHead, parse_created
 from ansible_collections.dockhand.registry.plugins.module_utils.referrers import UntagSupport, classify_tag
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import RegistryClient
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete import (
@@ -256,7 +256,6 @@ from ansible_collections.dockhand.registry.plugins.module_utils.retention import
     RetentionError,
     RetentionPolicy,
     TagInfo,
-    parse_created,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.stop_request import stop_on_sigterm
 

@@ -14,7 +14,11 @@ import json
 
 import pytest
 
-from ansible_collections.dockhand.registry.plugins.module_utils.oci import OCI_INDEX, Manifest
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
+    OCI_INDEX,
+    OCI_MANIFEST,
+    Manifest,
+)
 from ansible_collections.dockhand.registry.plugins.module_utils.referrers import (
     FOUND_BY_API,
     FOUND_BY_COSIGN_TAG,
@@ -35,7 +39,6 @@ from ansible_collections.dockhand.registry.plugins.module_utils.referrers import
     referrers_tag,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete import (
-    OCI_MANIFEST,
     THROWAWAY_CONFIG,
     THROWAWAY_CONFIG_DIGEST,
     throwaway_manifest,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.dockhand.registry.plugins.module_utils.oci import Manifest
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import OCI_MANIFEST, Manifest
 from ansible_collections.dockhand.registry.plugins.module_utils.referrers import (
     apply_index_change,
     cosign_tag,
@@ -17,7 +17,6 @@ from ansible_collections.dockhand.registry.plugins.module_utils.referrers import
 from ansible_collections.dockhand.registry.plugins.modules import registry_manifest
 from ansible_collections.dockhand.registry.tests.unit.plugins.module_utils.registry_fake import FakeRegistry
 from ansible_collections.dockhand.registry.tests.unit.plugins.module_utils.registry_fake_oci import (
-    OCI_MANIFEST,
     FakeDistribution2,
     FakeDistribution3,
 )

@@ -19,17 +19,19 @@ import sys
 import requests
 
 from ansible_collections.dockhand.registry.plugins.module_utils import referrers
-from ansible_collections.dockhand.registry.plugins.module_utils.oci import sha256_digest
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
+    OCI_INDEX,
+    OCI_MANIFEST,
+    sha256_digest,
+)
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import RegistryClient
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete import (
-    OCI_MANIFEST,
     THROWAWAY_CONFIG,
     throwaway_manifest,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import RegistryError
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_options import RegistrySettings
 
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_EMPTY = "application/vnd.oci.empty.v1+json"
 SBOM = "application/spdx+json"
 PROBE_TAG = "untag-probe"
