@@ -45,7 +45,11 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
 from ansible_collections.dockhand.registry.plugins.module_utils.commit_changes import sha256_of_json
-from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import ReferenceError, parse_reference
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import DockhandError
+from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
+    ImageReferenceError,
+    parse_reference,
+)
 from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
     DOCKER_HUB_NAMES,
     INDEX_MEDIA_TYPES,
@@ -83,7 +87,7 @@ _FINGERPRINT_CONFIG_KEYS = (
 _FINGERPRINT_CONFIG_SETS = ("ExposedPorts", "Volumes")
 
 
-class ArchiveError(Exception):
+class ArchiveError(DockhandError):
     """The archive cannot be read as an image or filesystem archive."""
 
 
@@ -457,7 +461,7 @@ def _hex_id(text, what):
 def _familiar_or_none(name):
     try:
         return familiar_name(name)
-    except ReferenceError:
+    except ImageReferenceError:
         return None
 
 

@@ -31,6 +31,8 @@ import stat
 import tempfile
 import threading
 
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import DockhandError
+
 DIGEST_XATTR = "user.dockhand.registry.sha256"
 READ_CHUNK_SIZE = 1024 * 1024
 # Written data is handed to the kernel for writeback in windows of this size.
@@ -44,12 +46,19 @@ TEMP_CREATE_ATTEMPTS = 5
 _SYMBOLIC_MODE_RE = re.compile(r"^[ugoa]*([+=-][rwxXstugo]*)+$")
 
 
-class AtomicFileError(Exception):
+class AtomicFileError(DockhandError):
     """The file cannot be written or replaced; the message is one line."""
 
 
 class WriteInterrupted(BaseException):
-    """SIGTERM arrived while a file was being written."""
+    """SIGTERM arrived while a file was being written.
+
+    Not a DockhandError, and a BaseException like KeyboardInterrupt: it is raised from the
+    signal handler at any point of the write, also inside code that catches Exception to
+    clean up or to retry (the engine's stream reader, for one). It must pass them all: on
+    its way AtomicFile.__exit__ removes the temporary file, and the module's top level says
+    that the old file is unchanged.
+    """
 
 
 def _raise_interrupted(signum, frame):

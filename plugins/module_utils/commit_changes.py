@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, List, Optional, Tuple
 
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import DockhandError
 from ansible_collections.dockhand.registry.plugins.module_utils.oci import sha256_digest
 
 COMMIT_INSTRUCTIONS = (
@@ -60,7 +61,7 @@ def sha256_of_json(value) -> str:
     return sha256_digest(text.encode("utf-8"))
 
 
-class ChangeError(ValueError):
+class ChangeError(DockhandError, ValueError):
     """A change instruction the engine would refuse or misread."""
 
 

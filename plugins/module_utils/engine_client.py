@@ -29,6 +29,7 @@ import urllib.parse
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
 
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import DockhandError, one_line
 from ansible_collections.dockhand.registry.plugins.module_utils.oci import sha256_digest_of_chunks
 
 DOCKER_IMPORT_ERROR = None
@@ -63,7 +64,7 @@ MAX_PROGRESS_MESSAGE = 1024 * 1024
 CONTAINERD_SNAPSHOTTER_DRIVER_TYPE = "io.containerd.snapshotter.v1"
 
 
-class EngineError(Exception):
+class EngineError(DockhandError):
     """A failure talking to the engine, with a message fit for ``fail_json``."""
 
 
@@ -162,19 +163,18 @@ def describe_connection_error(exc, timeout):
         if isinstance(current, PermissionError):
             return "permission denied"
         if isinstance(current, APIError):
-            return one_line(current)
+            return engine_explanation(current)
         # requests and urllib3 wrap the OSError that says what happened
         pending.extend(getattr(current, "args", ()))
         pending.extend((getattr(current, "reason", None), current.__cause__, current.__context__))
-    return " ".join(str(exc).split()) or type(exc).__name__
+    return one_line(exc) or type(exc).__name__
 
 
-def one_line(exc):
-    """The engine's explanation of ``exc`` on a single line."""
+def engine_explanation(exc):
+    """The engine's explanation of ``exc`` (an SDK APIError says it best), on a single line."""
     explanation = getattr(exc, "explanation", None)
     text = explanation.decode("utf-8", "replace") if isinstance(explanation, bytes) else explanation
-    text = text or str(exc)
-    return " ".join(str(text).split())
+    return one_line(text or str(exc))
 
 
 def engine_call(what, func, *args, **kwargs):
@@ -182,11 +182,11 @@ def engine_call(what, func, *args, **kwargs):
     try:
         return func(*args, **kwargs)
     except NotFound as exc:
-        raise EngineNotFound("%s: %s" % (what, one_line(exc)))
+        raise EngineNotFound("%s: %s" % (what, engine_explanation(exc)))
     except (APIError, DockerException) as exc:
-        raise EngineError("%s: %s" % (what, one_line(exc)))
+        raise EngineError("%s: %s" % (what, engine_explanation(exc)))
     except (OSError, IOError) as exc:
-        raise EngineError("%s: %s" % (what, one_line(exc)))
+        raise EngineError("%s: %s" % (what, engine_explanation(exc)))
 
 
 def engine_stream(what, chunks):
@@ -194,9 +194,9 @@ def engine_stream(what, chunks):
     try:
         yield from chunks
     except (APIError, DockerException) as exc:
-        raise EngineError("%s: %s" % (what, one_line(exc)))
+        raise EngineError("%s: %s" % (what, engine_explanation(exc)))
     except (OSError, IOError, http.client.HTTPException) as exc:
-        raise EngineError("%s: %s" % (what, one_line(exc) or type(exc).__name__))
+        raise EngineError("%s: %s" % (what, engine_explanation(exc) or type(exc).__name__))
 
 
 def read_ahead(read_into, buffer_size=STREAM_BUFFER_SIZE, depth=READ_AHEAD_DEPTH, close=None):
@@ -289,7 +289,7 @@ def check_progress(what, messages):
     for message in engine_stream(what, messages):
         if isinstance(message, dict) and (message.get("error") or message.get("errorDetail")):
             detail = message.get("error") or (message.get("errorDetail") or {}).get("message")
-            raise EngineError("%s: %s" % (what, " ".join(str(detail).split())))
+            raise EngineError("%s: %s" % (what, one_line(detail)))
         seen.append(message)
     return seen
 

@@ -19,7 +19,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, List, Optional
 from urllib.parse import urlsplit
 
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import RegistryError, one_line
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import DockhandError, one_line
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import RegistryError
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -56,7 +57,7 @@ _CREATED_RE = re.compile(
 )
 
 
-class AnswerError(ValueError):
+class AnswerError(DockhandError, ValueError):
     """A registry answer has the wrong shape; ``str(exc)`` says how."""
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, List
 
 from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
-    ReferenceError as ImageReferenceError,
+    ImageReferenceError,
     validate_repository,
     validate_tag,
 )

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import one_line
 from ansible_collections.dockhand.registry.plugins.module_utils.http_body import (
     BodyDeadline,
     BodyTooLarge,
@@ -33,7 +34,6 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors 
     RegistryAuthError,
     RegistryConnectionError,
     RegistryError,
-    one_line,
 )
 
 DOCKER_HUB_CONFIG_KEY = "https://index.docker.io/v1/"

@@ -35,13 +35,14 @@ import time
 from typing import Any, Dict, List, Optional
 from urllib.parse import quote, urlencode, urljoin
 
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import one_line
 from ansible_collections.dockhand.registry.plugins.module_utils.http_body import (
     BodyDeadline,
     BodyTooLarge,
     read_body,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
-    ReferenceError as ImageReferenceError,
+    ImageReferenceError,
     validate_digest,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
@@ -60,7 +61,6 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors 
     RegistryConnectionError,
     RegistryError,
     RegistryInterrupted,
-    one_line,
     parse_error_body,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_options import RegistrySettings

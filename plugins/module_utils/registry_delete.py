@@ -35,6 +35,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional
 
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import DockhandError
 from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
     INDEX_MEDIA_TYPES,
     OCI_CONFIG,
@@ -72,7 +73,7 @@ MAX_REPAIR_ROUNDS = 3
 THROWAWAY_CONFIG_DIGEST = sha256_digest(THROWAWAY_CONFIG)
 
 
-class TagDeleteError(Exception):
+class TagDeleteError(DockhandError):
     """A tag could not be removed safely; the message is one line and says what state was left."""
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import DockhandError, one_line
+
 DELETE_FIX = (
     "enable deletes with 'storage: {delete: {enabled: true}}' in the registry's config.yml"
     " (storage.delete.enabled: true) or REGISTRY_STORAGE_DELETE_ENABLED=true in its environment,"
@@ -14,12 +16,7 @@ DELETE_FIX = (
 )
 
 
-def one_line(text) -> str:
-    """Collapse whitespace so a message stays on one line."""
-    return " ".join(str(text).split())
-
-
-class RegistryError(Exception):
+class RegistryError(DockhandError):
     """A failure talking to a registry; ``str(exc)`` is one readable line.
 
     ``status`` is the HTTP status (None when no answer came), ``code`` the
@@ -50,11 +47,6 @@ class RegistryConnectionError(RegistryError):
 
 class RegistryInterrupted(RegistryError):
     """The run was asked to stop (SIGTERM) before it finished."""
-
-
-def unexpected_failure(exc) -> str:
-    """One line for an error no handler expected; the module passes the traceback as ``exception`` (shown at -vvv)."""
-    return "unexpected error, please report it: %s: %s" % (type(exc).__name__, one_line(exc))
 
 
 def parse_error_body(content):

@@ -26,6 +26,7 @@ from email.utils import parsedate_to_datetime
 from typing import Dict, List, Optional
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import one_line
 from ansible_collections.dockhand.registry.plugins.module_utils.http_body import (
     MAX_BODY_BYTES,
     BodyDeadline,
@@ -47,7 +48,6 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors 
     RegistryConnectionError,
     RegistryError,
     error_from_response,
-    one_line,
     parse_error_body,
 )
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import List, Optional, Sequence
 
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import DockhandError
+
 _DURATION_UNITS = {
     "w": 7 * 86400,
     "d": 86400,
@@ -32,7 +34,7 @@ _DURATION_PART_RE = re.compile(r"(\d+)\s*([wdhms])")
 _DURATION_RE = re.compile(r"^(?:\s*\d+\s*[wdhms])+\s*$")
 
 
-class RetentionError(ValueError):
+class RetentionError(DockhandError, ValueError):
     """Raised for an invalid duration or regex in a retention policy."""
 
 

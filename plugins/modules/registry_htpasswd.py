@@ -138,6 +138,8 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.text.converters import to_bytes, to_native
 
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import DockhandError, run_or_fail
+
 try:
     import bcrypt
 except ImportError:
@@ -155,7 +157,7 @@ BCRYPT_MAX_PASSWORD_BYTES = 72
 REFERENCE_STAT = os.stat_result((stat.S_IFREG | 0o600, 0, 0, 1, 0, 0, 0, 0, 0, 0))
 
 
-class HtpasswdError(Exception):
+class HtpasswdError(DockhandError):
     """Raised for input the htpasswd file cannot hold."""
 
 
@@ -376,11 +378,15 @@ def main():
         module.fail_json(msg=missing_required_lib("bcrypt"), exception=BCRYPT_IMPORT_ERROR)
     if not 4 <= module.params["rounds"] <= 31:
         module.fail_json(msg="rounds must be between 4 and 31, got %d" % module.params["rounds"])
-    try:
-        result = HtpasswdManager(module).run()
-    except (HtpasswdError, OSError) as exc:
-        module.fail_json(msg=to_native(exc).replace("\n", " "))
-    module.exit_json(**result)
+
+    def manage():
+        try:
+            return HtpasswdManager(module).run()
+        except OSError as exc:
+            # Reading the file or its directory: the system's words say why.
+            raise HtpasswdError(to_native(exc))
+
+    module.exit_json(**run_or_fail(module, manage))
 
 
 if __name__ == "__main__":

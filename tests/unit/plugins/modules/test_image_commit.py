@@ -10,7 +10,7 @@ import pytest
 
 from ansible_collections.dockhand.registry.plugins.module_utils.commit_changes import parse_changes
 from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
-    ReferenceError,
+    ImageReferenceError,
     validate_target_name as validate_name,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.oci import sha256_digest_of_chunks
@@ -226,5 +226,5 @@ def test_validate_name_accepts(repository, tag):
     ("myapp", "", "invalid tag"),
 ])
 def test_validate_name_refuses(repository, tag, message):
-    with pytest.raises(ReferenceError, match=message):
+    with pytest.raises(ImageReferenceError, match=message):
         validate_name(repository, tag)
