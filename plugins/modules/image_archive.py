@@ -331,6 +331,7 @@ from ansible_collections.dockhand.registry.plugins.module_utils.atomic_file impo
     apply_file_attributes,
     check_parent_directory,
     file_sha256,
+    interrupted_write,
     remember_sha256,
     remove_stale_temp_files,
     validate_file_attributes,
@@ -872,8 +873,7 @@ def main():
             raise ArchiveTaskError(text if path in text else "%s: %s" % (path, text))
         except WriteInterrupted as exc:
             # A BaseException until here, so that no handler on the way swallowed it.
-            raise ArchiveTaskError("%s while writing %s; the file that was there is unchanged and the partial"
-                                   " file was removed" % (exc, path))
+            raise interrupted_write(exc, path)
 
     module.exit_json(**run_or_fail(module, manage))
 
