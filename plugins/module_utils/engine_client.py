@@ -29,7 +29,7 @@ import urllib.parse
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
 
-from ansible_collections.dockhand.registry.plugins.module_utils.errors import DockhandError, one_line
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import DockhandError, kind_words, one_line
 from ansible_collections.dockhand.registry.plugins.module_utils.oci import sha256_digest_of_chunks
 
 DOCKER_IMPORT_ERROR = None
@@ -62,6 +62,9 @@ UPLOAD_CHUNK_SIZE = 1024 * 1024
 MAX_ERROR_BODY = 64 * 1024
 MAX_PROGRESS_MESSAGE = 1024 * 1024
 CONTAINERD_SNAPSHOTTER_DRIVER_TYPE = "io.containerd.snapshotter.v1"
+# What the OSError under the SDK's wrappers means for reaching the engine's socket.
+CONNECTION_FAILURE_WORDS = ((FileNotFoundError, "no such socket"), (ConnectionRefusedError, "connection refused"),
+                            (PermissionError, "permission denied"))
 
 
 class EngineError(DockhandError):
@@ -156,12 +159,9 @@ def describe_connection_error(exc, timeout):
         seen.add(id(current))
         if isinstance(current, TimeoutError) or "Timeout" in type(current).__name__:
             return "no answer within %s seconds" % timeout
-        if isinstance(current, FileNotFoundError):
-            return "no such socket"
-        if isinstance(current, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(current, PermissionError):
-            return "permission denied"
+        words = kind_words(current, CONNECTION_FAILURE_WORDS)
+        if words:
+            return words
         if isinstance(current, APIError):
             return engine_explanation(current)
         # requests and urllib3 wrap the OSError that says what happened

@@ -23,6 +23,11 @@ def one_line(text) -> str:
     return " ".join(str(text).split())
 
 
+def kind_words(value, kinds):
+    """The words of the first ``(types, words)`` row of ``kinds`` that ``value`` is an instance of, or None."""
+    return next((words for types, words in kinds if isinstance(value, types)), None)
+
+
 def unexpected_failure(exc) -> str:
     """One line for an error no handler expected; the module passes the traceback as ``exception`` (shown at -vvv)."""
     return "unexpected error, please report it: %s: %s" % (type(exc).__name__, one_line(exc))

@@ -16,10 +16,10 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 from urllib.parse import urlsplit
 
-from ansible_collections.dockhand.registry.plugins.module_utils.errors import DockhandError, one_line
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import DockhandError, kind_words, one_line
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import RegistryError
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -47,6 +47,9 @@ DOCKER_HUB_HOSTS = DOCKER_HUB_NAMES + (DOCKER_HUB_API_HOST, "registry.hub.docker
 DIGEST_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$")
 SHA256_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# JSON's names for the types of a parsed document; bool comes before number, True being an int too.
+JSON_KINDS = ((type(None), "null"), (bool, "a boolean"), ((int, float), "a number"), (str, "a string"),
+              (list, "a list"), (dict, "an object"))
 # Longest piece of a server's text quoted in a message.
 QUOTE_LIMIT = 60
 
@@ -63,19 +66,7 @@ class AnswerError(DockhandError, ValueError):
 
 def type_name(value: Any) -> str:
     """JSON's name for the type of ``value``."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
+    return kind_words(value, JSON_KINDS) or type(value).__name__
 
 
 def quoted(value: Any) -> str:
@@ -141,8 +132,14 @@ def media_type_of(content_type: Optional[str]) -> Optional[str]:
     return content_type.split(";", 1)[0].strip() or None
 
 
-def check_descriptor(descriptor: Any, where: str) -> dict:
-    """A content descriptor: an object with a valid ``digest``, a string ``mediaType`` and an integer ``size``."""
+def check_descriptor(descriptor: Any, where: str, complete: bool = False) -> dict:
+    """A content descriptor: an object with a valid ``digest``, a string ``mediaType`` and an integer ``size``.
+
+    Image manifests are read as lenient as the registries store them: ``mediaType`` and
+    ``size`` may be missing. A ``complete`` descriptor (a referrers index entry, which the
+    distribution spec describes in full) must have both, and its ``artifactType`` and
+    ``annotations`` are checked too.
+    """
     if not isinstance(descriptor, dict):
         raise AnswerError("%s is %s, expected an object" % (where, type_name(descriptor)))
     digest = descriptor.get("digest")
@@ -151,12 +148,28 @@ def check_descriptor(descriptor: Any, where: str) -> dict:
     if not is_valid_digest(digest):
         raise AnswerError("%s has digest %s, which is not a digest" % (where, quoted(digest)))
     media_type = descriptor.get("mediaType")
-    if media_type is not None and not isinstance(media_type, str):
-        raise AnswerError("%s has mediaType %s, expected a string" % (where, type_name(media_type)))
+    if (media_type is not None or complete) and not isinstance(media_type, str):
+        raise AnswerError("%s has mediaType %s, expected a string" % (where, quoted(media_type)))
+    if complete and not media_type:
+        raise AnswerError("%s has an empty mediaType" % where)
     size = descriptor.get("size")
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+    if (size is not None or complete) and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
         raise AnswerError("%s has size %s, expected a whole number of bytes" % (where, quoted(size)))
+    if complete:
+        artifact_type = descriptor.get("artifactType")
+        if artifact_type is not None and not isinstance(artifact_type, str):
+            raise AnswerError("%s has artifactType %s, expected a string" % (where, quoted(artifact_type)))
+        check_annotations(descriptor.get("annotations"), where)
     return descriptor
+
+
+def check_annotations(value: Any, where: str) -> Dict[str, str]:
+    """The ``annotations`` of a manifest or descriptor (none: empty), which map strings to strings."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise AnswerError("%s has annotations %s, but annotations must map strings to strings" % (where, quoted(value)))
+    return dict(value)
 
 
 def check_manifest(data: Any, is_index: bool) -> None:

@@ -89,6 +89,9 @@ class RegistryClient:
 
     def __init__(self, settings: RegistrySettings, sleep=time.sleep):
         self.transport = RegistryTransport(settings, sleep=sleep)
+        self.host = self.transport.host
+        self.timeout = self.transport.timeout
+        self.concurrency = self.transport.concurrency
         self.write_gates = RepositoryGates()
         # A module replaces this with the one stop_on_sigterm() gives it.
         self.stop = StopRequest()
@@ -99,20 +102,9 @@ class RegistryClient:
         return cls(RegistrySettings.from_params(params, prefix, **overrides))
 
     @property
-    def host(self) -> str:
-        return self.transport.host
-
-    @property
     def base_url(self) -> str:
+        """``scheme://host[:port]`` of the registry, settled by the first call."""
         return self.transport.base_url
-
-    @property
-    def timeout(self) -> int:
-        return self.transport.timeout
-
-    @property
-    def concurrency(self) -> int:
-        return self.transport.concurrency
 
     @staticmethod
     def _repo_path(repository: str, *rest: str) -> str:

@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 import pytest
 
 from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
+    AnswerError,
+    check_descriptor,
     created_ns,
     is_valid_digest,
     normalize_registry_host,
@@ -60,3 +62,18 @@ def test_digests():
                                       "https://Index.Docker.io/v1/"])
 def test_every_docker_hub_name_reaches_its_api_host(registry):
     assert normalize_registry_host(registry) == "registry-1.docker.io"
+
+
+DIGEST = "sha256:" + "a" * 64
+
+
+def test_a_manifest_descriptor_may_lack_media_type_and_size_a_referrer_descriptor_may_not():
+    assert check_descriptor({"digest": DIGEST}, "its config") == {"digest": DIGEST}
+    with pytest.raises(AnswerError, match="^entry 0 has mediaType None, expected a string$"):
+        check_descriptor({"digest": DIGEST, "size": 1}, "entry 0", complete=True)
+    with pytest.raises(AnswerError, match="^entry 0 has size None, expected a whole number of bytes$"):
+        check_descriptor({"digest": DIGEST, "mediaType": "x"}, "entry 0", complete=True)
+    with pytest.raises(AnswerError, match="^entry 0 has artifactType 5, expected a string$"):
+        check_descriptor({"digest": DIGEST, "mediaType": "x", "size": 1, "artifactType": 5}, "entry 0", complete=True)
+    complete = {"digest": DIGEST, "mediaType": "x", "size": 1, "annotations": {"a": "b"}}
+    assert check_descriptor(complete, "entry 0", complete=True) is complete
