@@ -294,14 +294,11 @@ class RegistryClient:
                                               " within %s seconds (timeout)" % (what, self.host, self.timeout))
             except BodyTooLarge:
                 raise RegistryError("cannot %s on registry %s: larger than 16 MiB" % (what, self.host))
-            hasher = digest_hasher(digest)
-            hasher.update(body)
-            parts = [body]
-        got = digest.split(":", 1)[0] + ":" + hasher.hexdigest()
+        got = compute_digest(body, digest)
         if got != digest:
             raise RegistryError("cannot %s on registry %s: content has digest %s" % (what, self.host, got))
         try:
-            data = json.loads(b"".join(parts).decode("utf-8"))
+            data = json.loads(body.decode("utf-8"))
         except (ValueError, UnicodeDecodeError):
             raise RegistryError("cannot %s on registry %s: not JSON" % (what, self.host))
         if not isinstance(data, dict):
