@@ -34,22 +34,27 @@ How the index is found cheaply:
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import json
 import os
 import posixpath
 import re
 import struct
-import time
 import zlib
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
 from ansible_collections.dockhand.registry.plugins.module_utils.commit_changes import sha256_of_json
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import DockhandError
 from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
-    ReferenceError,
+    ImageReferenceError,
     parse_reference,
+)
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
+    DOCKER_HUB_NAMES,
+    INDEX_MEDIA_TYPES,
+    created_ns,
+    sha256_digest,
 )
 
 BLOCK_SIZE = 512
@@ -72,18 +77,8 @@ _MAX_FOOTER_PAYLOAD = 65535 - 4 - _FOOTER_TRAILER.size
 
 _REGULAR_TYPES = (b"0", b"\x00", b"7")
 _DATA_LESS_TYPES = (b"1", b"2", b"3", b"4", b"5", b"6")
-_HUB_NAMES = ("docker.io", "index.docker.io", "registry-1.docker.io")
-_MANIFEST_MEDIA_TYPES = (
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-)
-_INDEX_MEDIA_TYPES = (
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-)
 # The classic layout keeps each image configuration at the top as <64 hex>.json.
 _CLASSIC_CONFIG_RE = re.compile(r"^[0-9a-f]{64}\.json$")
-_TIMESTAMP_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9})\d*)?(Z|[+-]\d\d:\d\d)$")
 # The parts of an image's container configuration that docker image inspect
 # shows alike on every store (see configuration_fingerprint).
 _FINGERPRINT_CONFIG_KEYS = (
@@ -92,7 +87,7 @@ _FINGERPRINT_CONFIG_KEYS = (
 _FINGERPRINT_CONFIG_SETS = ("ExposedPorts", "Volumes")
 
 
-class ArchiveError(Exception):
+class ArchiveError(DockhandError):
     """The archive cannot be read as an image or filesystem archive."""
 
 
@@ -138,7 +133,7 @@ def familiar_name(reference):
     """The engine's short spelling of ``reference`` (``docker.io/library/x:t`` -> ``x:t``)."""
     ref = parse_reference(reference)
     repository = ref.repository
-    if ref.registry in _HUB_NAMES or ref.registry is None:
+    if ref.registry in DOCKER_HUB_NAMES or ref.registry is None:
         if repository.startswith("library/") and repository.count("/") == 1:
             repository = repository[len("library/"):]
         name = repository
@@ -147,19 +142,6 @@ def familiar_name(reference):
     if ref.digest and not ref.tag:
         return name + "@" + ref.digest
     return name + ":" + (ref.tag or "latest")
-
-
-def timestamp_ns(text):
-    """Nanoseconds since the epoch of an RFC 3339 time as engines write it, or None."""
-    match = _TIMESTAMP_RE.match(text or "")
-    if not match:
-        return None
-    seconds = calendar.timegm(time.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S"))
-    zone = match.group(3)
-    if zone != "Z":
-        sign = 1 if zone[0] == "+" else -1
-        seconds -= sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
-    return seconds * 10 ** 9 + int((match.group(2) or "0").ljust(9, "0"))
 
 
 def configuration_fingerprint(created, os_name, architecture, diff_ids, container_config):
@@ -174,7 +156,7 @@ def configuration_fingerprint(created, os_name, architecture, diff_ids, containe
     for key in _FINGERPRINT_CONFIG_SETS:
         normalized[key] = sorted(config.get(key) or {}) or None
     return sha256_of_json({
-        "created": timestamp_ns(created), "os": os_name or None, "architecture": architecture or None,
+        "created": created_ns(created), "os": os_name or None, "architecture": architecture or None,
         "diff_ids": list(diff_ids or []), "config": normalized,
     })
 
@@ -479,7 +461,7 @@ def _hex_id(text, what):
 def _familiar_or_none(name):
     try:
         return familiar_name(name)
-    except ReferenceError:
+    except ImageReferenceError:
         return None
 
 
@@ -488,7 +470,7 @@ def _config_details(read_member, member_name, digest):
     data = read_member(member_name)
     if data is None:
         return None, None  # not kept (too big for an index read): the image is known by digest only
-    if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+    if sha256_digest(data) != digest:
         raise ArchiveError("archive is corrupt: image configuration %s does not match its digest" % digest)
     document = _load_json(data, member_name)
     created = document.get("created") if isinstance(document, dict) else None
@@ -577,13 +559,13 @@ def _oci_config_digest(descriptor, read_blob, depth):
     data = read_blob("blobs/sha256/" + digest[len("sha256:"):])
     if data is None:
         return None  # another platform's manifest, not stored in this archive
-    if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+    if sha256_digest(data) != digest:
         raise ArchiveError("archive is corrupt: blob %s does not match its digest" % digest)
     document = _load_json(data, "blob " + digest)
     if not isinstance(document, dict):
         raise ArchiveError("archive is corrupt: blob %s is not a manifest or index" % digest)
     media_type = descriptor.get("mediaType") or document.get("mediaType")
-    if media_type in _INDEX_MEDIA_TYPES or "manifests" in document:
+    if media_type in INDEX_MEDIA_TYPES or "manifests" in document:
         for child in document.get("manifests") or []:
             if isinstance(child, dict) and isinstance(child.get("digest"), str):
                 found = _oci_config_digest(child, read_blob, depth + 1)

@@ -25,11 +25,14 @@ import hashlib
 import json
 import os
 import pwd
-import re
 import signal
 import stat
 import tempfile
 import threading
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import DockhandError
 
 DIGEST_XATTR = "user.dockhand.registry.sha256"
 READ_CHUNK_SIZE = 1024 * 1024
@@ -40,16 +43,30 @@ TEMP_SUFFIX = ".tmp"
 # A cleaner may remove a new temporary file between its creation and its lock
 # (see _create_locked_temp); that many fresh attempts are plenty.
 TEMP_CREATE_ATTEMPTS = 5
-# Ansible's grammar for symbolic modes (module_utils.basic), checked before anything is touched.
-_SYMBOLIC_MODE_RE = re.compile(r"^[ugoa]*([+=-][rwxXstugo]*)+$")
+# Checking a symbolic mode needs a file's mode to start from; whether it parses does not depend on it,
+# so the check works before the file (or even its directory, in check mode) exists.
+_REFERENCE_STAT = os.stat_result((stat.S_IFREG | 0o600, 0, 0, 1, 0, 0, 0, 0, 0, 0))
 
 
-class AtomicFileError(Exception):
+class AtomicFileError(DockhandError):
     """The file cannot be written or replaced; the message is one line."""
 
 
 class WriteInterrupted(BaseException):
-    """SIGTERM arrived while a file was being written."""
+    """SIGTERM arrived while a file was being written.
+
+    Not a DockhandError, and a BaseException like KeyboardInterrupt: it is raised from the
+    signal handler at any point of the write, also inside code that catches Exception to
+    clean up or to retry (the engine's stream reader, for one). It must pass them all: on
+    its way AtomicFile.__exit__ removes the temporary file, and the module's top level says
+    that the old file is unchanged.
+    """
+
+
+def interrupted_write(exc, path):
+    """The AtomicFileError a module fails with once a WriteInterrupted reached its top level."""
+    return AtomicFileError("%s while writing %s; the file that was there is unchanged and the partial"
+                           " file was removed" % (exc, path))
 
 
 def _raise_interrupted(signum, frame):
@@ -119,8 +136,11 @@ def validate_file_attributes(params):
                 value = int(str(mode), 8)
             except ValueError:
                 value = None
-                if not all(_SYMBOLIC_MODE_RE.match(part) for part in str(mode).split(",")):
-                    raise AtomicFileError("mode must be in octal or symbolic form: %r is neither" % (mode,))
+                try:
+                    # The parser set_mode_if_different uses, so what passes here passes there.
+                    AnsibleModule._symbolic_mode_to_octal(_REFERENCE_STAT, str(mode))
+                except ValueError as exc:
+                    raise AtomicFileError("mode must be in octal or symbolic form: %r is neither (%s)" % (mode, exc))
         if value is not None and value != stat.S_IMODE(value):
             raise AtomicFileError("invalid mode %r: only permission bits are allowed" % (mode,))
     for name, look_up, failure in (
@@ -149,10 +169,17 @@ def check_parent_directory(path):
 
 
 class AtomicFile:
-    """``with AtomicFile(path) as out: out.write(data); out.commit()``."""
+    """``with AtomicFile(path) as out: out.write(data); out.commit()``.
 
-    def __init__(self, path):
+    The new file gets the mode (and, as root, the owner) of the file it replaces. Where
+    there was none, it gets ``new_file_mode``, by default what the umask leaves of 0666;
+    a file holding secrets passes 0o600, so that it is never readable by others, not
+    even before the module applies the mode the user asked for.
+    """
+
+    def __init__(self, path, new_file_mode=None):
         self.path = os.path.abspath(path)
+        self.new_file_mode = new_file_mode
         self.directory = check_parent_directory(self.path)
         self.temp_path = None
         self.committed = False
@@ -237,6 +264,9 @@ class AtomicFile:
         try:
             current = os.stat(self.path)
         except OSError:
+            if self.new_file_mode is not None:
+                os.chmod(self.temp_path, self.new_file_mode)
+                return
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(self.temp_path, 0o666 & ~umask)

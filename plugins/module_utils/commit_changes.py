@@ -11,11 +11,13 @@ arguments that parse the way the engine parses them. Errors are one line.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
 from typing import Iterable, List, Optional, Tuple
+
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import DockhandError
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import sha256_digest
 
 COMMIT_INSTRUCTIONS = (
     "CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD", "USER", "VOLUME",
@@ -56,10 +58,10 @@ _WINDOWS_PATH_RE = re.compile(r"^[A-Za-z]:[\\/]")
 def sha256_of_json(value) -> str:
     """``sha256:<hex>`` of ``value`` as canonical JSON (sorted keys, no spaces), for fingerprint labels."""
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return sha256_digest(text.encode("utf-8"))
 
 
-class ChangeError(ValueError):
+class ChangeError(DockhandError, ValueError):
     """A change instruction the engine would refuse or misread."""
 
 

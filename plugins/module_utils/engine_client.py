@@ -19,7 +19,6 @@ collection relies on the SDK's (or urllib3's) internals.
 from __future__ import annotations
 
 import codecs
-import hashlib
 import http.client
 import json
 import os
@@ -29,6 +28,9 @@ import traceback
 import urllib.parse
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
+
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import DockhandError, kind_words, one_line
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import sha256_digest_of_chunks
 
 DOCKER_IMPORT_ERROR = None
 try:
@@ -60,9 +62,12 @@ UPLOAD_CHUNK_SIZE = 1024 * 1024
 MAX_ERROR_BODY = 64 * 1024
 MAX_PROGRESS_MESSAGE = 1024 * 1024
 CONTAINERD_SNAPSHOTTER_DRIVER_TYPE = "io.containerd.snapshotter.v1"
+# What the OSError under the SDK's wrappers means for reaching the engine's socket.
+CONNECTION_FAILURE_WORDS = ((FileNotFoundError, "no such socket"), (ConnectionRefusedError, "connection refused"),
+                            (PermissionError, "permission denied"))
 
 
-class EngineError(Exception):
+class EngineError(DockhandError):
     """A failure talking to the engine, with a message fit for ``fail_json``."""
 
 
@@ -154,26 +159,22 @@ def describe_connection_error(exc, timeout):
         seen.add(id(current))
         if isinstance(current, TimeoutError) or "Timeout" in type(current).__name__:
             return "no answer within %s seconds" % timeout
-        if isinstance(current, FileNotFoundError):
-            return "no such socket"
-        if isinstance(current, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(current, PermissionError):
-            return "permission denied"
+        words = kind_words(current, CONNECTION_FAILURE_WORDS)
+        if words:
+            return words
         if isinstance(current, APIError):
-            return one_line(current)
+            return engine_explanation(current)
         # requests and urllib3 wrap the OSError that says what happened
         pending.extend(getattr(current, "args", ()))
         pending.extend((getattr(current, "reason", None), current.__cause__, current.__context__))
-    return " ".join(str(exc).split()) or type(exc).__name__
+    return one_line(exc) or type(exc).__name__
 
 
-def one_line(exc):
-    """The engine's explanation of ``exc`` on a single line."""
+def engine_explanation(exc):
+    """The engine's explanation of ``exc`` (an SDK APIError says it best), on a single line."""
     explanation = getattr(exc, "explanation", None)
     text = explanation.decode("utf-8", "replace") if isinstance(explanation, bytes) else explanation
-    text = text or str(exc)
-    return " ".join(str(text).split())
+    return one_line(text or str(exc))
 
 
 def engine_call(what, func, *args, **kwargs):
@@ -181,11 +182,11 @@ def engine_call(what, func, *args, **kwargs):
     try:
         return func(*args, **kwargs)
     except NotFound as exc:
-        raise EngineNotFound("%s: %s" % (what, one_line(exc)))
+        raise EngineNotFound("%s: %s" % (what, engine_explanation(exc)))
     except (APIError, DockerException) as exc:
-        raise EngineError("%s: %s" % (what, one_line(exc)))
+        raise EngineError("%s: %s" % (what, engine_explanation(exc)))
     except (OSError, IOError) as exc:
-        raise EngineError("%s: %s" % (what, one_line(exc)))
+        raise EngineError("%s: %s" % (what, engine_explanation(exc)))
 
 
 def engine_stream(what, chunks):
@@ -193,9 +194,9 @@ def engine_stream(what, chunks):
     try:
         yield from chunks
     except (APIError, DockerException) as exc:
-        raise EngineError("%s: %s" % (what, one_line(exc)))
+        raise EngineError("%s: %s" % (what, engine_explanation(exc)))
     except (OSError, IOError, http.client.HTTPException) as exc:
-        raise EngineError("%s: %s" % (what, one_line(exc) or type(exc).__name__))
+        raise EngineError("%s: %s" % (what, engine_explanation(exc) or type(exc).__name__))
 
 
 def read_ahead(read_into, buffer_size=STREAM_BUFFER_SIZE, depth=READ_AHEAD_DEPTH, close=None):
@@ -288,17 +289,9 @@ def check_progress(what, messages):
     for message in engine_stream(what, messages):
         if isinstance(message, dict) and (message.get("error") or message.get("errorDetail")):
             detail = message.get("error") or (message.get("errorDetail") or {}).get("message")
-            raise EngineError("%s: %s" % (what, " ".join(str(detail).split())))
+            raise EngineError("%s: %s" % (what, one_line(detail)))
         seen.append(message)
     return seen
-
-
-def sha256_of_chunks(chunks):
-    """``sha256:<hex>`` of a stream of byte chunks, read one chunk at a time."""
-    digest = hashlib.sha256()
-    for chunk in chunks:
-        digest.update(chunk)
-    return "sha256:" + digest.hexdigest()
 
 
 # --------------------------------------------------------------------------- Raw Engine API requests
@@ -486,4 +479,4 @@ def import_archive(client, path, repository, tag, changes, message=None):
 
 def container_export_digest(client, container_id, what):
     """``sha256:<hex>`` of the container's filesystem tar as the engine exports it."""
-    return sha256_of_chunks(export_container(client, container_id, what))
+    return sha256_digest_of_chunks(export_container(client, container_id, what))

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import time
 
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import DockhandError
+
 # Bodies read whole (not blobs): tag and catalog pages, manifests, error bodies, token answers.
 MAX_BODY_BYTES = 16 * 1024 * 1024
 READ_CHUNK_SIZE = 64 * 1024
@@ -19,11 +21,11 @@ READ_CHUNK_SIZE = 64 * 1024
 DEADLINE_SLACK = 0.05
 
 
-class BodyDeadline(Exception):
+class BodyDeadline(DockhandError):
     """The body did not arrive completely before the deadline."""
 
 
-class BodyTooLarge(Exception):
+class BodyTooLarge(DockhandError):
     """The body is larger than MAX_BODY_BYTES."""
 
 

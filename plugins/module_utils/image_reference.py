@@ -14,8 +14,14 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-DOCKER_HUB = "docker.io"
-DOCKER_HUB_API_HOST = "registry-1.docker.io"
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import DockhandError
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
+    DIGEST_RE,
+    DOCKER_HUB_HOSTS,
+    DOCKER_HUB_NAMES,
+    SHA256_DIGEST_RE,
+)
+
 NAME_TOTAL_LENGTH_MAX = 255
 
 _ALPHA_NUMERIC = r"[a-z0-9]+"
@@ -27,17 +33,14 @@ _IPV6 = r"\[(?:[a-fA-F0-9:]+)\]"
 _HOST = r"(?:" + _DOMAIN_COMPONENT + r"(?:\." + _DOMAIN_COMPONENT + r")*|" + _IPV6 + r")"
 _DOMAIN = _HOST + r"(?::[0-9]+)?"
 _TAG = r"[\w][\w.-]{0,127}"
-_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 
 REMOTE_NAME_RE = re.compile(r"^" + _REMOTE_NAME + r"$")
 DOMAIN_RE = re.compile(r"^" + _DOMAIN + r"$")
 TAG_RE = re.compile(r"^" + _TAG + r"$", re.ASCII)  # Go's \w is ASCII-only
-DIGEST_RE = re.compile(r"^" + _DIGEST + r"$")
-SHA256_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 IMAGE_ID_RE = re.compile(r"^(?:sha256:)?[0-9a-f]{12,64}$")
 
 
-class ReferenceError(ValueError):
+class ImageReferenceError(DockhandError, ValueError):
     """Raised for a name, tag, digest or reference that breaks the grammar."""
 
 
@@ -72,13 +75,13 @@ class ImageReference:
 def validate_repository(name: str) -> str:
     """Return ``name`` if it is a valid repository path (no registry part), else raise."""
     if not isinstance(name, str) or not name:
-        raise ReferenceError("repository name must be a non-empty string")
+        raise ImageReferenceError("repository name must be a non-empty string")
     if len(name) > NAME_TOTAL_LENGTH_MAX:
-        raise ReferenceError(
+        raise ImageReferenceError(
             "repository name %r is longer than %d characters" % (name, NAME_TOTAL_LENGTH_MAX)
         )
     if not REMOTE_NAME_RE.match(name):
-        raise ReferenceError(
+        raise ImageReferenceError(
             "invalid repository name %r: use lowercase letters, digits and the separators"
             " '.', '_', '__', '-' between them, with '/' between path components" % name
         )
@@ -88,7 +91,7 @@ def validate_repository(name: str) -> str:
 def validate_tag(tag: str) -> str:
     """Return ``tag`` if it is a valid tag, else raise."""
     if not isinstance(tag, str) or not TAG_RE.match(tag):
-        raise ReferenceError(
+        raise ImageReferenceError(
             "invalid tag %r: a tag is 1 to 128 characters of letters, digits, '_', '.'"
             " and '-', and does not start with '.' or '-'" % (tag,)
         )
@@ -99,7 +102,7 @@ def validate_target_name(repository: str, tag: str) -> str:
     """Return ``repository:tag`` for a repository without tag or digest and a valid tag, else raise."""
     reference = parse_reference(repository)
     if reference.tag or reference.digest:
-        raise ReferenceError(
+        raise ImageReferenceError(
             "invalid repository %r: give the tag with the tag option, not in the repository" % repository
         )
     validate_tag(tag)
@@ -109,11 +112,11 @@ def validate_target_name(repository: str, tag: str) -> str:
 def validate_digest(digest: str) -> str:
     """Return ``digest`` if it is ``algorithm:hex``; sha256 digests must be 64 hex digits."""
     if not isinstance(digest, str) or not DIGEST_RE.match(digest):
-        raise ReferenceError(
+        raise ImageReferenceError(
             "invalid digest %r: expected 'sha256:' followed by 64 hexadecimal digits" % (digest,)
         )
     if digest.startswith("sha256:") and not SHA256_DIGEST_RE.match(digest):
-        raise ReferenceError(
+        raise ImageReferenceError(
             "invalid digest %r: a sha256 digest has exactly 64 lowercase hexadecimal digits"
             % (digest,)
         )
@@ -145,7 +148,7 @@ def parse_reference(text: str, default_registry: Optional[str] = None) -> ImageR
     is implied: callers decide what a missing tag means.
     """
     if not isinstance(text, str) or not text.strip():
-        raise ReferenceError("image reference must be a non-empty string")
+        raise ImageReferenceError("image reference must be a non-empty string")
     original = text
     digest = None
     if "@" in text:
@@ -158,19 +161,19 @@ def parse_reference(text: str, default_registry: Optional[str] = None) -> ImageR
         text, tag = text[:colon], text[colon + 1:]
         try:
             validate_tag(tag)
-        except ReferenceError:
-            raise ReferenceError("invalid reference %r: bad tag %r" % (original, tag))
+        except ImageReferenceError:
+            raise ImageReferenceError("invalid reference %r: bad tag %r" % (original, tag))
     domain, remote = split_domain(text)
     if domain is not None and not DOMAIN_RE.match(domain):
-        raise ReferenceError("invalid reference %r: bad registry host %r" % (original, domain))
+        raise ImageReferenceError("invalid reference %r: bad registry host %r" % (original, domain))
     try:
         validate_repository(remote)
-    except ReferenceError as exc:
-        raise ReferenceError("invalid reference %r: %s" % (original, exc))
+    except ImageReferenceError as exc:
+        raise ImageReferenceError("invalid reference %r: %s" % (original, exc))
     if len(text) > NAME_TOTAL_LENGTH_MAX:
-        raise ReferenceError("invalid reference %r: name longer than 255 characters" % original)
+        raise ImageReferenceError("invalid reference %r: name longer than 255 characters" % original)
     registry = domain or default_registry
-    if registry in (DOCKER_HUB, "index.docker.io", DOCKER_HUB_API_HOST) and "/" not in remote:
+    if registry in DOCKER_HUB_HOSTS and "/" not in remote:
         remote = "library/" + remote
     return ImageReference(registry=registry, repository=remote, tag=tag, digest=digest)
 
@@ -183,13 +186,13 @@ def is_image_id(text: str) -> bool:
 def normalize_image_name(text: str) -> str:
     """Return the engine's spelling of ``text``: an image ID as given, else ``name:tag``.
 
-    Raises ReferenceError for anything that is neither an ID nor a valid reference.
+    Raises ImageReferenceError for anything that is neither an ID nor a valid reference.
     """
     if is_image_id(text):
         return text if text.startswith("sha256:") or len(text) < 64 else "sha256:" + text
     ref = parse_reference(text)
     name = ref.registry + "/" + ref.repository if ref.registry else ref.repository
-    if ref.registry in (DOCKER_HUB, "index.docker.io"):
+    if ref.registry in DOCKER_HUB_NAMES:
         name = ref.repository  # the engine lists Docker Hub images without the registry
     if name.startswith("library/"):
         name = name[len("library/"):]

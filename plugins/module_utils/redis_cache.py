@@ -12,10 +12,12 @@ from __future__ import annotations
 import socket
 import ssl
 
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import DockhandError
+
 DEFAULT_PORT = 6379
 
 
-class RedisCacheError(Exception):
+class RedisCacheError(DockhandError):
     """A failure talking to redis; ``str(exc)`` is one readable line (never the password)."""
 
 

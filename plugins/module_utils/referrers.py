@@ -25,20 +25,25 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional
 from urllib.parse import parse_qsl, urlsplit
 
-from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import DIGEST_RE, SHA256_DIGEST_RE
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_auth import parse_link_header
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
     MAX_MANIFEST_BYTES,
     OCI_INDEX,
+    AnswerError,
     Manifest,
-    RegistryError,
-    RegistryNotFound,
+    check_annotations,
+    check_descriptor,
+    is_valid_digest,
+    quoted,
     sha256_digest,
+    type_name,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import (
     RegistryConnectionError,
+    RegistryError,
     RegistryInterrupted,
+    RegistryNotFound,
 )
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_transport import parse_link_header
 
 # How a referrer was found: the ``found_by`` of a Referrer.
 FOUND_BY_API = "referrers_api"
@@ -176,60 +181,27 @@ def referrer_tags_by_subject(tags: Iterable[str]) -> Dict[str, List[ReferrerTag]
 # ------------------------------------------------------------------ validation
 
 
-def _short(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _kind(value) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
-            type(None): "null"}.get(type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__)
-
-
-def is_valid_digest(value) -> bool:
-    return (isinstance(value, str) and DIGEST_RE.match(value) is not None
-            and (not value.startswith("sha256:") or SHA256_DIGEST_RE.match(value) is not None))
-
-
-def _annotations(value, where: str) -> Dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise RegistryError("%s: annotations must map strings to strings, got %s" % (where, _short(value)))
-    return dict(value)
-
-
-def check_descriptor(entry, where: str) -> dict:
-    """``entry`` when it is a valid referrer descriptor; RegistryError naming ``where`` otherwise."""
-    if not isinstance(entry, dict):
-        raise RegistryError("%s: a manifests entry is %s, not a descriptor object" % (where, _kind(entry)))
-    if not is_valid_digest(entry.get("digest")):
-        raise RegistryError("%s: a manifests entry has digest %s, not algorithm:hex" % (where, _short(entry.get("digest"))))
-    if not isinstance(entry.get("mediaType"), str) or not entry["mediaType"]:
-        raise RegistryError("%s: entry %s has mediaType %s, not a media type"
-                            % (where, entry["digest"], _short(entry.get("mediaType"))))
-    size = entry.get("size")
-    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-        raise RegistryError("%s: entry %s has size %s, not a byte count" % (where, entry["digest"], _short(size)))
-    if entry.get("artifactType") is not None and not isinstance(entry["artifactType"], str):
-        raise RegistryError("%s: entry %s has artifactType %s, not a string"
-                            % (where, entry["digest"], _short(entry["artifactType"])))
-    _annotations(entry.get("annotations"), "%s: entry %s" % (where, entry["digest"]))
-    return entry
+def _checked_descriptor(entry, where: str, position: Optional[int] = None) -> dict:
+    """``entry`` when it is a complete descriptor; RegistryError naming ``where`` otherwise."""
+    name = "the new entry" if position is None else "entry %d of 'manifests'" % position
+    try:
+        return check_descriptor(entry, name, complete=True)
+    except AnswerError as exc:
+        raise RegistryError("%s: %s" % (where, exc))
 
 
 def index_entries(data, where: str) -> List[dict]:
     """The validated ``manifests`` of a referrers index (API answer or referrers tag)."""
     if not isinstance(data, dict):
-        raise RegistryError("%s is %s, not an OCI image index" % (where, _kind(data)))
+        raise RegistryError("%s is %s, not an OCI image index" % (where, type_name(data)))
     if data.get("mediaType") not in (None, OCI_INDEX):
-        raise RegistryError("%s has mediaType %s, not an OCI image index (%s)" % (where, _short(data["mediaType"]), OCI_INDEX))
+        raise RegistryError("%s has mediaType %s, not an OCI image index (%s)" % (where, quoted(data["mediaType"]), OCI_INDEX))
     if data.get("schemaVersion", 2) != 2:
-        raise RegistryError("%s has schemaVersion %s, not 2" % (where, _short(data.get("schemaVersion"))))
+        raise RegistryError("%s has schemaVersion %s, not 2" % (where, quoted(data.get("schemaVersion"))))
     manifests = data.get("manifests")
     if not isinstance(manifests, list):
-        raise RegistryError("%s has no manifests list (manifests is %s)" % (where, _kind(manifests)))
-    return [check_descriptor(entry, where) for entry in manifests]
+        raise RegistryError("%s has no manifests list (manifests is %s)" % (where, type_name(manifests)))
+    return [_checked_descriptor(entry, where, position) for position, entry in enumerate(manifests)]
 
 
 def _json_body(content: bytes, where: str):
@@ -238,7 +210,7 @@ def _json_body(content: bytes, where: str):
     try:
         return json.loads(content.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
-        raise RegistryError("%s is not JSON (starts with %s)" % (where, _short(content[:40])))
+        raise RegistryError("%s is not JSON (starts with %s)" % (where, quoted(content[:40])))
 
 
 def subject_of(manifest: Manifest) -> Optional[str]:
@@ -248,7 +220,7 @@ def subject_of(manifest: Manifest) -> Optional[str]:
         return None
     if not isinstance(subject, dict) or not is_valid_digest(subject.get("digest")):
         raise RegistryError("manifest %s has a malformed subject %s: expected a descriptor with a digest"
-                            % (manifest.digest, _short(subject)))
+                            % (manifest.digest, quoted(subject)))
     return subject["digest"]
 
 
@@ -259,11 +231,14 @@ def descriptor_for(manifest: Manifest) -> dict:
         config = manifest.config_descriptor or {}
         artifact_type = config.get("mediaType")
     if artifact_type is not None and not isinstance(artifact_type, str):
-        raise RegistryError("manifest %s has artifactType %s, not a string" % (manifest.digest, _short(artifact_type)))
+        raise RegistryError("manifest %s has artifactType %s, not a string" % (manifest.digest, quoted(artifact_type)))
     descriptor = {"mediaType": manifest.media_type, "digest": manifest.digest, "size": manifest.size}
     if artifact_type:
         descriptor["artifactType"] = artifact_type
-    annotations = _annotations(manifest.data.get("annotations"), "manifest %s" % manifest.digest)
+    try:
+        annotations = check_annotations(manifest.data.get("annotations"), "manifest %s" % manifest.digest)
+    except AnswerError as exc:
+        raise RegistryError(str(exc))
     if annotations:
         descriptor["annotations"] = annotations
     return descriptor
@@ -427,7 +402,7 @@ def index_adding(current: Optional[dict], descriptor: dict, where: str) -> Optio
     entries = index_entries(data, where)
     if any(entry["digest"] == descriptor["digest"] for entry in entries):
         return None
-    data["manifests"] = entries + [check_descriptor(descriptor, where)]
+    data["manifests"] = entries + [_checked_descriptor(descriptor, where)]
     return _index_body(data)
 
 

@@ -3,9 +3,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Authentication against a registry: challenges, basic auth, bearer tokens, docker config.json.
 
-``parse_www_authenticate`` and ``parse_link_header`` are pure. ``RegistryAuth``
+``parse_www_authenticate`` is pure. ``RegistryAuth``
 holds the credentials of one registry and a cache of bearer tokens keyed by
-scope; ``RegistryClient`` asks it for headers before each call and hands it
+scope; ``RegistryTransport`` asks it for headers before each call and hands it
 every 401 answer.
 """
 
@@ -22,23 +22,20 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import one_line
 from ansible_collections.dockhand.registry.plugins.module_utils.http_body import (
     BodyDeadline,
     BodyTooLarge,
     read_body,
 )
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_answers import (
-    AnswerError,
-    token_from_answer,
-)
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import DOCKER_HUB_HOSTS, AnswerError
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_answers import token_from_answer
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import (
     RegistryAuthError,
     RegistryConnectionError,
     RegistryError,
-    one_line,
 )
 
-DOCKER_HUB_HOSTS = ("docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com")
 DOCKER_HUB_CONFIG_KEY = "https://index.docker.io/v1/"
 TOKEN_DEFAULT_LIFETIME = 60
 # Renew a little early so that a token never expires between the check and the request.
@@ -105,20 +102,6 @@ def select_challenge(challenges: List[AuthChallenge]) -> Optional[AuthChallenge]
             if challenge.scheme == wanted:
                 return challenge
     return None
-
-
-def parse_link_header(value: Optional[str]) -> Dict[str, str]:
-    """Map each ``rel`` of a Link header to its (possibly relative) URL."""
-    links: Dict[str, str] = {}
-    if not value:
-        return links
-    for match in re.finditer(r"<([^>]*)>((?:\s*;\s*[^;,]+(?:=(?:\"[^\"]*\"|[^;,]*))?)*)", value):
-        url, params = match.group(1).strip(), match.group(2)
-        rel = re.search(r";\s*rel\s*=\s*(?:\"([^\"]*)\"|([^;,\s]+))", params, re.IGNORECASE)
-        if rel:
-            for name in (rel.group(1) or rel.group(2) or "").split():
-                links.setdefault(name.lower(), url)
-    return links
 
 
 @dataclass(frozen=True)

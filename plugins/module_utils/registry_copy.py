@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List
 
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import RegistryError
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import DockhandError
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import RegistryError
 
 # Nested indexes deeper than this are refused rather than followed forever.
 MAX_INDEX_DEPTH = 4
@@ -26,7 +27,7 @@ MOUNT = "mount"
 COPY = "copy"
 
 
-class CopyError(Exception):
+class CopyError(DockhandError):
     """The image could not be copied; the message is one line."""
 
 

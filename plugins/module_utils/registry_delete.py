@@ -29,20 +29,26 @@ works on 2.x too; so is a tag left on a throw-away manifest by an interrupted ru
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import uuid
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional
 
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import DockhandError
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
+    INDEX_MEDIA_TYPES,
+    OCI_CONFIG,
+    OCI_MANIFEST,
+    sha256_digest,
+)
 from ansible_collections.dockhand.registry.plugins.module_utils.referrers import (
     UntagSupport,
     classify_tag,
     delete_tag,
     plan_referrers_removal,
 )
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import (
     DELETE_FIX,
     RegistryDeleteDisabled,
     RegistryError,
@@ -50,8 +56,6 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_client 
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.stop_request import StopRequest
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 # Constant bytes, hence a constant digest: uploaded once per repository, shared by all
 # throw-away manifests, and unreferenced (so garbage collected) once they are deleted.
 THROWAWAY_CONFIG = b'{"architecture":"unknown","os":"unknown","rootfs":{"type":"layers","diff_ids":[]}}'
@@ -66,14 +70,10 @@ THROWAWAY_MAX_BYTES = 1024
 MAX_REPAIR_ROUNDS = 3
 
 
-def _sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+THROWAWAY_CONFIG_DIGEST = sha256_digest(THROWAWAY_CONFIG)
 
 
-THROWAWAY_CONFIG_DIGEST = _sha256(THROWAWAY_CONFIG)
-
-
-class TagDeleteError(Exception):
+class TagDeleteError(DockhandError):
     """A tag could not be removed safely; the message is one line and says what state was left."""
 
 
@@ -215,16 +215,9 @@ def find_throwaway_tags(client, repository: str, heads: Dict[str, object]) -> Li
     return sorted(tag for tag, head in heads.items() if head.digest in throwaways)
 
 
-def is_index_media_type(media_type: Optional[str]) -> bool:
-    return media_type in (
-        "application/vnd.oci.image.index.v1+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-    )
-
-
 def index_children(client, repository: str, heads: Iterable[object]) -> Dict[str, List[str]]:
     """Child digests of the index manifests among ``heads``: index digest -> child digests."""
-    index_digests = sorted(set(head.digest for head in heads if is_index_media_type(head.media_type)))
+    index_digests = sorted(set(head.digest for head in heads if head.media_type in INDEX_MEDIA_TYPES))
     manifests = client.map_bounded(lambda digest: client.get_manifest(repository, digest), index_digests)
     children = {}
     for digest, manifest in zip(index_digests, manifests):

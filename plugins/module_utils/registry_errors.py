@@ -1,14 +1,13 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) dockhand.registry contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Exceptions of the registry client and the mapping of registry error bodies to one line.
-
-``registry_client`` re-exports every name here; modules import them from there.
-"""
+"""Exceptions of the registry client and the mapping of registry error bodies to one line."""
 
 from __future__ import annotations
 
 import json
+
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import DockhandError, one_line
 
 DELETE_FIX = (
     "enable deletes with 'storage: {delete: {enabled: true}}' in the registry's config.yml"
@@ -17,12 +16,7 @@ DELETE_FIX = (
 )
 
 
-def one_line(text) -> str:
-    """Collapse whitespace so a message stays on one line."""
-    return " ".join(str(text).split())
-
-
-class RegistryError(Exception):
+class RegistryError(DockhandError):
     """A failure talking to a registry; ``str(exc)`` is one readable line.
 
     ``status`` is the HTTP status (None when no answer came), ``code`` the
@@ -53,11 +47,6 @@ class RegistryConnectionError(RegistryError):
 
 class RegistryInterrupted(RegistryError):
     """The run was asked to stop (SIGTERM) before it finished."""
-
-
-def unexpected_failure(exc) -> str:
-    """One line for an error no handler expected; the module passes the traceback as ``exception`` (shown at -vvv)."""
-    return "unexpected error, please report it: %s: %s" % (type(exc).__name__, one_line(exc))
 
 
 def parse_error_body(content):

@@ -13,12 +13,12 @@ from __future__ import annotations
 import threading
 from typing import Dict, List, Optional, Tuple
 
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
     DOCKER_HUB_API_HOST,
     Manifest,
-    RegistryNotFound,
+    parse_created,
 )
-from ansible_collections.dockhand.registry.plugins.module_utils.retention import parse_created
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import RegistryNotFound
 
 # Index levels followed below a tag: image index -> platform manifest is 1, a referrers tag's index
 # listing a signed index listing its platforms is 3. Real content never nests deeper.

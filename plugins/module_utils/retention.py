@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import List, Optional, Sequence
 
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import DockhandError
+
 _DURATION_UNITS = {
     "w": 7 * 86400,
     "d": 86400,
@@ -30,13 +32,9 @@ _DURATION_UNITS = {
 }
 _DURATION_PART_RE = re.compile(r"(\d+)\s*([wdhms])")
 _DURATION_RE = re.compile(r"^(?:\s*\d+\s*[wdhms])+\s*$")
-_CREATED_RE = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
-    r"(Z|z|[+-]\d{2}:?\d{2})?$"
-)
 
 
-class RetentionError(ValueError):
+class RetentionError(DockhandError, ValueError):
     """Raised for an invalid duration or regex in a retention policy."""
 
 
@@ -61,29 +59,6 @@ def parse_duration(text) -> timedelta:
     if seconds < 0:
         raise RetentionError("invalid duration %r: must not be negative" % (text,))
     return timedelta(seconds=seconds)
-
-
-def parse_created(text) -> Optional[datetime]:
-    """Parse an image config's RFC 3339 ``created`` time (nanoseconds allowed); None if absent or malformed."""
-    if not isinstance(text, str):
-        return None
-    found = _CREATED_RE.match(text.strip())
-    if not found:
-        return None
-    year, month, day, hour, minute, second, fraction, zone = found.groups()
-    microseconds = int((fraction or "0")[:6].ljust(6, "0"))
-    if zone in (None, "Z", "z"):
-        tzinfo = timezone.utc
-    else:
-        sign = -1 if zone[0] == "-" else 1
-        digits = zone[1:].replace(":", "")
-        tzinfo = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
-    try:
-        return datetime(
-            int(year), int(month), int(day), int(hour), int(minute), int(second), microseconds, tzinfo=tzinfo
-        )
-    except ValueError:
-        return None
 
 
 def compile_patterns(patterns: Optional[Sequence[str]], option: str) -> List[re.Pattern]:

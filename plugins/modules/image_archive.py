@@ -322,7 +322,6 @@ from ansible_collections.dockhand.registry.plugins.module_utils.archive_index im
     inspect_fingerprint,
     read_archive_index,
     read_content_digest,
-    timestamp_ns,
     verify_tar_file,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.atomic_file import (
@@ -332,6 +331,7 @@ from ansible_collections.dockhand.registry.plugins.module_utils.atomic_file impo
     apply_file_attributes,
     check_parent_directory,
     file_sha256,
+    interrupted_write,
     remember_sha256,
     remove_stale_temp_files,
     validate_file_attributes,
@@ -356,19 +356,25 @@ from ansible_collections.dockhand.registry.plugins.module_utils.engine_client im
     require_engine_libraries,
     save_images,
 )
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import (
+    DockhandError,
+    one_line,
+    run_or_fail,
+)
 from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
-    ReferenceError,
+    ImageReferenceError,
     is_image_id,
     normalize_image_name,
     validate_target_name,
 )
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import created_ns
 
 IMPORT_LABEL_PREFIX = "dockhand.registry.import."
 IMPORT_ARCHIVE_LABEL = IMPORT_LABEL_PREFIX + "archive"
 IMPORT_REQUEST_LABEL = IMPORT_LABEL_PREFIX + "request"
 
 
-class ArchiveTaskError(Exception):
+class ArchiveTaskError(DockhandError):
     """Bad input found before anything was touched."""
 
 
@@ -507,7 +513,7 @@ def parse_names(names):
     for name in names:
         try:
             engine_name = normalize_image_name(name)
-        except ReferenceError as exc:
+        except ImageReferenceError as exc:
             raise ArchiveTaskError("invalid image reference %r: %s" % (name, exc))
         if is_image_id(name) or "@" in engine_name:
             parsed.append((engine_name, None))
@@ -656,7 +662,7 @@ class ImageArchiveManager:
         for found in candidates:
             if found is not None and inspect_fingerprint(found) == image.fingerprint:
                 return found["Id"]
-        created = timestamp_ns(image.created)
+        created = created_ns(image.created)
         image_ids = list(extra_ids)
         if created is not None:
             image_ids += self._listed_ids_created_at(created // 10 ** 9)
@@ -820,7 +826,7 @@ class ImageArchiveManager:
     def _import_target(self):
         try:
             validate_target_name(self.params["repository"], self.params["tag"])
-        except ReferenceError as exc:
+        except ImageReferenceError as exc:
             raise ArchiveTaskError(str(exc))
         return self.params["repository"], self.params["tag"]
 
@@ -852,28 +858,24 @@ def main():
     require_engine_libraries(module)
     if module.params["state"] == "saved" and not module.params["names"]:
         module.fail_json(msg="names must list at least one image")
-    error = None
-    try:
-        # bad input fails before the engine is contacted or any file is touched
-        if module.params["state"] == "saved":
-            parse_names(module.params["names"])
-        if module.params["state"] in ("saved", "exported"):
-            validate_file_attributes(module.params)
-        client = connect_engine(module.params)
-        result = ImageArchiveManager(module, client).run()
-    except ArchiveError as exc:
-        error = " ".join(str(exc).split())
-        if module.params["path"] not in error:
-            error = "%s: %s" % (module.params["path"], error)
-    except (ArchiveTaskError, AtomicFileError, EngineError) as exc:
-        error = " ".join(str(exc).split())
-    except WriteInterrupted as exc:
-        error = ("%s while writing %s; the file that was there is unchanged and the partial"
-                 " file was removed" % (exc, module.params["path"]))
-    if error is not None:
-        # outside the except block: these are expected failures, not tracebacks
-        module.fail_json(msg=error)
-    module.exit_json(**result)
+    path = module.params["path"]
+
+    def manage():
+        try:
+            # bad input fails before the engine is contacted or any file is touched
+            if module.params["state"] == "saved":
+                parse_names(module.params["names"])
+            if module.params["state"] in ("saved", "exported"):
+                validate_file_attributes(module.params)
+            return ImageArchiveManager(module, connect_engine(module.params)).run()
+        except ArchiveError as exc:
+            text = one_line(exc)
+            raise ArchiveTaskError(text if path in text else "%s: %s" % (path, text))
+        except WriteInterrupted as exc:
+            # A BaseException until here, so that no handler on the way swallowed it.
+            raise interrupted_write(exc, path)
+
+    module.exit_json(**run_or_fail(module, manage))
 
 
 if __name__ == "__main__":

@@ -216,13 +216,8 @@ import json
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dockhand.registry.plugins.module_utils.commit_changes import (
-    ChangeError,
-    parse_changes,
-    sha256_of_json,
-)
+from ansible_collections.dockhand.registry.plugins.module_utils.commit_changes import parse_changes, sha256_of_json
 from ansible_collections.dockhand.registry.plugins.module_utils.engine_client import (
-    EngineError,
     commit_container,
     connect_engine,
     container_export_digest,
@@ -232,10 +227,8 @@ from ansible_collections.dockhand.registry.plugins.module_utils.engine_client im
     inspect_image,
     require_engine_libraries,
 )
-from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
-    ReferenceError,
-    validate_target_name,
-)
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import run_or_fail
+from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import validate_target_name
 
 LABEL_PREFIX = "dockhand.registry.commit."
 LABEL_CONTAINER = LABEL_PREFIX + "container"
@@ -437,18 +430,14 @@ def main():
         force=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    try:
+
+    def validated_changes():
         validate_target_name(module.params["repository"], module.params["tag"])
-        changes = parse_changes(module.params["changes"], reserved_label_prefix=LABEL_PREFIX)
-    except (ReferenceError, ChangeError) as exc:
-        module.fail_json(msg=str(exc))
+        return parse_changes(module.params["changes"], reserved_label_prefix=LABEL_PREFIX)
+
+    changes = run_or_fail(module, validated_changes)
     require_engine_libraries(module)
-    try:
-        client = connect_engine(module.params)
-        result = ImageCommitter(module, client, changes).run()
-    except EngineError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    module.exit_json(**run_or_fail(module, lambda: ImageCommitter(module, connect_engine(module.params), changes).run()))
 
 
 if __name__ == "__main__":

@@ -82,11 +82,8 @@ reason:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dockhand.registry.plugins.module_utils.redis_cache import (
-    RedisCacheError,
-    RedisConnection,
-    flush_reason,
-)
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import run_or_fail
+from ansible_collections.dockhand.registry.plugins.module_utils.redis_cache import RedisConnection, flush_reason
 
 
 def main():
@@ -103,7 +100,8 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    try:
+
+    def flush():
         connection = RedisConnection(params["addr"], params["password"] or "", params["tls"], params["ca_cert"],
                                      params["validate_certs"], params["timeout"])
         try:
@@ -114,9 +112,9 @@ def main():
                 connection.command("FLUSHDB")
         finally:
             connection.close()
-    except RedisCacheError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(changed=bool(reason), keys_before=keys, reason=reason or "")
+        return dict(changed=bool(reason), keys_before=keys, reason=reason or "")
+
+    module.exit_json(**run_or_fail(module, flush))
 
 
 if __name__ == "__main__":

@@ -128,15 +128,19 @@ removed:
   sample: [olduser]
 """
 
-import grp
 import os
-import pwd
-import stat
-import tempfile
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.text.converters import to_bytes, to_native
+
+from ansible_collections.dockhand.registry.plugins.module_utils.atomic_file import (
+    AtomicFile,
+    WriteInterrupted,
+    interrupted_write,
+    validate_file_attributes,
+)
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import DockhandError, run_or_fail
 
 try:
     import bcrypt
@@ -146,16 +150,14 @@ except ImportError:
 else:
     BCRYPT_IMPORT_ERROR = None
 
-DEFAULT_MODE = "0600"
+# Hashes are secrets: the mode without a mode option, and the mode of a new file until that one is applied.
+DEFAULT_MODE = 0o600
 BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 # bcrypt reads at most this many bytes of a password; bcrypt 5 refuses longer ones.
 BCRYPT_MAX_PASSWORD_BYTES = 72
-# Checking a symbolic mode needs a file's mode to start from; whether it parses does not depend on it,
-# so the check works before the file (or even its directory, in check mode) exists.
-REFERENCE_STAT = os.stat_result((stat.S_IFREG | 0o600, 0, 0, 1, 0, 0, 0, 0, 0, 0))
 
 
-class HtpasswdError(Exception):
+class HtpasswdError(DockhandError):
     """Raised for input the htpasswd file cannot hold."""
 
 
@@ -217,29 +219,6 @@ def validate_users(users):
         if name in seen:
             raise HtpasswdError("user %r is listed twice" % name)
         seen.add(name)
-
-
-def check_file_attributes(file_args):
-    """Raise HtpasswdError when mode, owner or group could not be applied; run before any change."""
-    mode = file_args.get("mode")
-    if mode is not None and not isinstance(mode, int):
-        try:
-            value = int(mode, 8)
-        except ValueError:
-            try:
-                # The same parser set_mode_if_different uses, so what passes here passes there.
-                value = AnsibleModule._symbolic_mode_to_octal(REFERENCE_STAT, mode)
-            except ValueError as exc:
-                raise HtpasswdError("mode must be in octal or symbolic form, got %r (%s)" % (mode, exc))
-        if value != stat.S_IMODE(value):
-            raise HtpasswdError("invalid mode %r: only permission bits are allowed" % mode)
-    for option, find, kind in (("owner", pwd.getpwnam, "user"), ("group", grp.getgrnam, "group")):
-        value = file_args.get(option)
-        if value is not None and not str(value).isdigit():
-            try:
-                find(value)
-            except KeyError:
-                raise HtpasswdError("%s %r: no such %s" % (option, value, kind))
 
 
 def hash_matches(password, hashed):
@@ -311,18 +290,9 @@ class HtpasswdManager:
         return None
 
     def write(self, content):
-        directory = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(directory):
-            raise HtpasswdError("directory %s does not exist" % directory)
-        fd, tmp_path = tempfile.mkstemp(prefix=".htpasswd.", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(to_bytes(content))
-            os.chmod(tmp_path, 0o600)
-            self.module.atomic_move(tmp_path, self.path)
-        finally:
-            if os.path.exists(tmp_path):
-                os.unlink(tmp_path)
+        with AtomicFile(self.path, new_file_mode=DEFAULT_MODE) as out:
+            out.write(to_bytes(content))
+            out.commit()
 
     def run(self):
         params = self.module.params
@@ -330,7 +300,7 @@ class HtpasswdManager:
         file_args = self.module.load_file_common_arguments(params)
         if file_args.get("mode") is None:
             file_args["mode"] = DEFAULT_MODE
-        check_file_attributes(file_args)
+        validate_file_attributes(file_args)
         old_text = self.read_existing()
         existing = parse_htpasswd(old_text or "")
         entries, added, updated, removed = plan_entries(existing, params["users"], params["exclusive"], params["rounds"])
@@ -376,11 +346,18 @@ def main():
         module.fail_json(msg=missing_required_lib("bcrypt"), exception=BCRYPT_IMPORT_ERROR)
     if not 4 <= module.params["rounds"] <= 31:
         module.fail_json(msg="rounds must be between 4 and 31, got %d" % module.params["rounds"])
-    try:
-        result = HtpasswdManager(module).run()
-    except (HtpasswdError, OSError) as exc:
-        module.fail_json(msg=to_native(exc).replace("\n", " "))
-    module.exit_json(**result)
+
+    def manage():
+        try:
+            return HtpasswdManager(module).run()
+        except OSError as exc:
+            # Reading the file: the system's words say why.
+            raise HtpasswdError(to_native(exc))
+        except WriteInterrupted as exc:
+            # A BaseException until here, so that no handler on the way swallowed it.
+            raise interrupted_write(exc, module.params["path"])
+
+    module.exit_json(**run_or_fail(module, manage))
 
 
 if __name__ == "__main__":

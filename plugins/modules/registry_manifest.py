@@ -278,30 +278,12 @@ msg:
   sample: removed tag 1.2.0-rc1 of team/app through a throw-away manifest; 2 other tags keep its image
 """
 
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
-    ReferenceError as ImageReferenceError,
-    parse_reference,
-)
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
-    RegistryClient,
-    RegistryError,
-    manifest_reference_argument_spec,
-    normalize_registry_host,
-    registry_argument_spec,
-    require_registry_libraries,
-    unexpected_failure,
-    validate_manifest_reference,
-)
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_copy import (
-    CopyError,
-    ImageCopier,
-    copy_method,
-    summarize,
-)
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import run_or_fail
+from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import parse_reference
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import normalize_registry_host
 from ansible_collections.dockhand.registry.plugins.module_utils.referrers import (
     UntagSupport,
     apply_index_change,
@@ -310,14 +292,27 @@ from ansible_collections.dockhand.registry.plugins.module_utils.referrers import
     plan_add_referrer,
     plan_referrers_copy,
 )
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import RegistryClient
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_copy import (
+    CopyError,
+    ImageCopier,
+    copy_method,
+    summarize,
+)
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete import (
-    TagDeleteError,
     TagRemover,
     index_children,
     plan_referrers_of,
     plan_single_tag,
     remove_single_tag,
     resolve_tags,
+)
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import RegistryError
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_options import (
+    manifest_reference_argument_spec,
+    registry_argument_spec,
+    require_registry_libraries,
+    validate_manifest_reference,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.stop_request import stop_on_sigterm
 
@@ -575,20 +570,15 @@ def main():
         supports_check_mode=True,
     )
     require_registry_libraries(module)
-    try:
-        validate_params(module.params)
-    except ImageReferenceError as exc:
-        module.fail_json(msg=str(exc))
-    try:
+    run_or_fail(module, lambda: validate_params(module.params))
+
+    def manage():
         with stop_on_sigterm() as stop:
             client = RegistryClient.from_params(module.params)
             client.stop = stop
-            result = ManifestManager(module, client).run()
-    except (TagDeleteError, CopyError, RegistryError, ImageReferenceError) as exc:
-        module.fail_json(msg=str(exc))
-    except Exception as exc:  # a bug, or a server stranger than every check: still one line
-        module.fail_json(msg=unexpected_failure(exc), exception=traceback.format_exc())
-    module.exit_json(**result)
+            return ManifestManager(module, client).run()
+
+    module.exit_json(**run_or_fail(module, manage))
 
 
 if __name__ == "__main__":

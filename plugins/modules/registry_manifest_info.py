@@ -242,29 +242,24 @@ referrers:
       type: str
 """
 
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
-    ReferenceError as ImageReferenceError,
-)
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import run_or_fail
 from ansible_collections.dockhand.registry.plugins.module_utils.referrers import discover_referrers
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
-    RegistryClient,
-    RegistryError,
-    manifest_reference_argument_spec,
-    registry_argument_spec,
-    require_registry_libraries,
-    unexpected_failure,
-    validate_manifest_reference,
-)
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import RegistryClient
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_inspect import (
     ManifestInspector,
     config_summary,
     descriptor_summary,
     hub_repository,
     platform_summary,
+)
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_options import (
+    manifest_reference_argument_spec,
+    registry_argument_spec,
+    require_registry_libraries,
+    validate_manifest_reference,
 )
 
 
@@ -324,20 +319,15 @@ def main():
         required_together=[("username", "password")],
     )
     params = module.params
-    try:
-        validate_manifest_reference(params)
-    except ImageReferenceError as exc:
-        module.fail_json(msg=str(exc))
+    run_or_fail(module, lambda: validate_manifest_reference(params))
     require_registry_libraries(module)
-    try:
+
+    def inspect():
         with RegistryClient.from_params(params) as client:
-            result = ManifestReader(client, params["repository"], params["tag"] or params["digest"],
-                                    referrers=params["referrers"]).run()
-    except RegistryError as exc:
-        module.fail_json(msg=str(exc))
-    except Exception as exc:  # a bug, or a server stranger than every check: still one line
-        module.fail_json(msg=unexpected_failure(exc), exception=traceback.format_exc())
-    module.exit_json(**result)
+            return ManifestReader(client, params["repository"], params["tag"] or params["digest"],
+                                  referrers=params["referrers"]).run()
+
+    module.exit_json(**run_or_fail(module, inspect))
 
 
 if __name__ == "__main__":

@@ -283,24 +283,14 @@ msg:
   type: str
 """
 
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
-    ReferenceError as ImageReferenceError,
-    validate_repository,
-)
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import run_or_fail
+from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import validate_repository
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import ManifestHead, parse_created
 from ansible_collections.dockhand.registry.plugins.module_utils.referrers import UntagSupport, classify_tag
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
-    ManifestHead,
-    RegistryClient,
-    RegistryError,
-    RegistryNotFound,
-    registry_argument_spec,
-    require_registry_libraries,
-    unexpected_failure,
-)
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import RegistryClient
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete import (
     RemovalPlan,
     TagDeleteError,
@@ -313,18 +303,18 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete 
     probe_delete_allowed,
     resolve_tags,
 )
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import RegistryNotFound
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_inspect import (
     ManifestInspector,
     ReadOnceClient,
 )
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_options import (
+    registry_argument_spec,
+    require_registry_libraries,
+)
+from ansible_collections.dockhand.registry.plugins.module_utils.retention import RetentionPolicy, TagInfo
 from ansible_collections.dockhand.registry.plugins.module_utils.stop_request import stop_on_sigterm
 from ansible_collections.dockhand.registry.plugins.module_utils.storage_accounting import Unlinked, unlinked_by_deleting
-from ansible_collections.dockhand.registry.plugins.module_utils.retention import (
-    RetentionError,
-    RetentionPolicy,
-    TagInfo,
-    parse_created,
-)
 
 NOTHING_UNLINKED = Unlinked(manifests=0, blobs=0, bytes=0)
 GC_NOTE = (
@@ -589,34 +579,34 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     require_registry_libraries(module)
     params = module.params
-    try:
+
+    def validated_policy():
         validate_repository(params["repository"])
-        policy = RetentionPolicy.from_options(
+        return RetentionPolicy.from_options(
             keep_last=params["keep_last"], keep_tags=params["keep_tags"], match=params["match"],
             older_than=params["older_than"],
         )
-    except (ImageReferenceError, RetentionError) as exc:
-        module.fail_json(msg=str(exc))
+
+    policy = run_or_fail(module, validated_policy)
     if params["state"] == "absent" and (policy.selects_anything or params["keep_tags"]):
         module.fail_json(msg="keep_last, keep_tags, match and older_than apply to state=present only")
-    manager = None
-    try:
+    managers = []
+
+    def manage():
         with stop_on_sigterm() as stop:
             client = RegistryClient.from_params(params)
             client.stop = stop
-            manager = RepoManager(module, client, policy)
-            result = manager.run()
-    except TagDeleteError as exc:
-        # RepoManager recorded what was done before the failure.
-        partial = manager.result if manager else {}
+            managers.append(RepoManager(module, client, policy))
+            return managers[0].run()
+
+    def done_before_the_failure():
+        # RepoManager records what it did as it goes.
+        partial = dict(managers[0].result) if managers else {}
         partial["changed"] = bool(partial.get("deleted_tags"))
         partial.pop("msg", None)
-        module.fail_json(msg=str(exc), **partial)
-    except RegistryError as exc:
-        module.fail_json(msg=str(exc))
-    except Exception as exc:  # a bug, or a server stranger than every check: still one line
-        module.fail_json(msg=unexpected_failure(exc), exception=traceback.format_exc())
-    module.exit_json(**result)
+        return partial
+
+    module.exit_json(**run_or_fail(module, manage, done_before_the_failure))
 
 
 if __name__ == "__main__":

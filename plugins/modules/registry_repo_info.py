@@ -227,25 +227,20 @@ storage_total:
 """
 
 import re
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
-    ReferenceError as ImageReferenceError,
-    validate_repository,
-)
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
-    RegistryClient,
-    RegistryError,
-    RegistryNotFound,
-    registry_argument_spec,
-    require_registry_libraries,
-    unexpected_failure,
-)
+from ansible_collections.dockhand.registry.plugins.module_utils.errors import run_or_fail
+from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import validate_repository
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import RegistryClient
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import RegistryNotFound
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_inspect import (
     ManifestInspector,
     hub_repository,
+)
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_options import (
+    registry_argument_spec,
+    require_registry_libraries,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.storage_accounting import account, reachable
 
@@ -335,11 +330,8 @@ def main():
         required_together=[("username", "password")],
     )
     params = module.params
-    try:
-        if params["repository"] is not None:
-            validate_repository(params["repository"])
-    except ImageReferenceError as exc:
-        module.fail_json(msg=str(exc))
+    if params["repository"] is not None:
+        run_or_fail(module, lambda: validate_repository(params["repository"]))
     if params["match"] is not None:
         try:
             re.compile(params["match"])
@@ -349,14 +341,12 @@ def main():
         if params[option] and not params["list_tags"]:
             module.fail_json(msg="%s=true needs list_tags=true" % option)
     require_registry_libraries(module)
-    try:
+
+    def list_repositories():
         with RegistryClient.from_params(params) as client:
-            result = RepositoryLister(client, params).run()
-    except RegistryError as exc:
-        module.fail_json(msg=str(exc))
-    except Exception as exc:  # a bug, or a server stranger than every check: still one line
-        module.fail_json(msg=unexpected_failure(exc), exception=traceback.format_exc())
-    module.exit_json(**result)
+            return RepositoryLister(client, params).run()
+
+    module.exit_json(**run_or_fail(module, list_repositories))
 
 
 if __name__ == "__main__":

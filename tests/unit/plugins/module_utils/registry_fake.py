@@ -15,18 +15,20 @@ import contextlib
 import hashlib
 import json
 
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
+    DOCKER_CONFIG,
+    DOCKER_MANIFEST,
+    OCI_INDEX,
     Manifest,
     ManifestHead,
+)
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import (
     RegistryDeleteDisabled,
     RegistryError,
     RegistryInterrupted,
     RegistryNotFound,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.stop_request import StopRequest
-
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 
 
 def sha256(data):
@@ -85,7 +87,7 @@ class FakeRegistry:
         config = json.dumps(dict(architecture="amd64", os="linux", created=created, marker=marker),
                             sort_keys=True).encode()
         config_descriptor = self.add_blob(repository, config)
-        config_descriptor["mediaType"] = "application/vnd.docker.container.image.v1+json"
+        config_descriptor["mediaType"] = DOCKER_CONFIG
         layer_descriptors = [self.add_blob(repository, layer) for layer in layers]
         body = json.dumps(dict(schemaVersion=2, mediaType=DOCKER_MANIFEST, config=config_descriptor,
                                layers=layer_descriptors), sort_keys=True).encode()

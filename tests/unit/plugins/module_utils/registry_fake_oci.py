@@ -21,14 +21,10 @@ from __future__ import annotations
 import json
 from urllib.parse import urlencode
 
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import OCI_INDEX, OCI_MANIFEST
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import error_from_response
-from ansible_collections.dockhand.registry.tests.unit.plugins.module_utils.registry_fake import (
-    OCI_INDEX,
-    FakeRegistry,
-    sha256,
-)
+from ansible_collections.dockhand.registry.tests.unit.plugins.module_utils.registry_fake import FakeRegistry, sha256
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_EMPTY = "application/vnd.oci.empty.v1+json"
 
 

@@ -28,7 +28,6 @@ from ansible_collections.dockhand.registry.plugins.module_utils.archive_index im
     read_content_digest,
     read_gzip_footer,
     scan_seekable_tar,
-    timestamp_ns,
     verify_tar_file,
 )
 
@@ -528,19 +527,6 @@ def test_footer_of_an_older_module_version_still_reads(tmp_path):
     full = read_archive_index(path, use_footer=False)
     assert full.source == "full-read"
     assert full.images[0].fingerprint == inspect_fingerprint(matching_inspect(image_config()))
-
-
-@pytest.mark.parametrize("text, expected", [
-    ("2026-12-04T18:39:45.305537835Z", 1796409585305537835),
-    ("2026-12-04T18:39:45.3055Z", 1796409585305500000),
-    ("2026-12-04T18:39:45Z", 1796409585000000000),
-    ("2026-12-04T19:39:45.305537835+01:00", 1796409585305537835),
-    ("2026-12-04T18:39:45.3055378351234Z", 1796409585305537835),
-    ("yesterday", None),
-    (None, None),
-])
-def test_timestamp_ns(text, expected):
-    assert timestamp_ns(text) == expected
 
 
 def test_fingerprint_tells_configurations_apart():

@@ -79,6 +79,24 @@ def test_new_file_gets_umask_mode(tmp_path):
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o640
 
 
+def test_a_new_file_for_secrets_is_never_readable_by_others(tmp_path):
+    target = tmp_path / "htpasswd"
+    old_umask = os.umask(0o022)
+    try:
+        with AtomicFile(str(target), new_file_mode=0o600) as out:
+            out.write(b"user:hash\n")
+            out.commit()
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    # A file that exists keeps its mode; the module applies the one asked for afterwards.
+    os.chmod(target, 0o640)
+    with AtomicFile(str(target), new_file_mode=0o600) as out:
+        out.write(b"user:other\n")
+        out.commit()
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o640
+
+
 @pytest.mark.parametrize("exc_type", [RuntimeError, KeyboardInterrupt, AtomicFileError])
 def test_failure_keeps_previous_file_and_removes_temp(tmp_path, exc_type):
     target = tmp_path / "archive.tar"

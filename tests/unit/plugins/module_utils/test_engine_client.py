@@ -28,8 +28,8 @@ from ansible_collections.dockhand.registry.plugins.module_utils.engine_client im
     load_archive,
     read_ahead,
     save_images,
-    sha256_of_chunks,
 )
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import sha256_digest_of_chunks
 
 
 class ChunkSource:
@@ -91,7 +91,7 @@ def test_read_ahead_stops_the_reader_when_the_consumer_stops():
 def test_sha256_of_chunks_accepts_memoryviews():
     data = io.BytesIO(b"0123456789" * 1000)
     views = [memoryview(chunk) for chunk in iter(lambda: data.read(333), b"")]
-    assert sha256_of_chunks(views) == "sha256:" + hashlib.sha256(b"0123456789" * 1000).hexdigest()
+    assert sha256_digest_of_chunks(views) == "sha256:" + hashlib.sha256(b"0123456789" * 1000).hexdigest()
 
 
 def test_file_body_streams_the_file_with_its_length(tmp_path):

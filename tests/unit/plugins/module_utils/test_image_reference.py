@@ -9,7 +9,7 @@ import pytest
 
 from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
     ImageReference,
-    ReferenceError,
+    ImageReferenceError,
     is_image_id,
     normalize_image_name,
     parse_reference,
@@ -97,21 +97,21 @@ def test_valid_references(text, registry, repository, tag, digest):
     "registry/Repo",
 ])
 def test_invalid_references(text):
-    with pytest.raises(ReferenceError):
+    with pytest.raises(ImageReferenceError):
         parse_reference(text)
 
 
 def test_non_string_reference():
-    with pytest.raises(ReferenceError):
+    with pytest.raises(ImageReferenceError):
         parse_reference(None)
 
 
 def test_name_length_limit_counts_the_whole_name():
     parse_reference("a" * 255)
     parse_reference("a" * 255 + ":tag")
-    with pytest.raises(ReferenceError, match="255"):
+    with pytest.raises(ImageReferenceError, match="255"):
         parse_reference("a" * 256)
-    with pytest.raises(ReferenceError, match="255"):
+    with pytest.raises(ImageReferenceError, match="255"):
         parse_reference("example.com/" + "a" * 250)
 
 
@@ -170,7 +170,7 @@ def test_validate_repository_accepts(name):
 
 @pytest.mark.parametrize("name", ["", "A", "a/", "a b", "a" * 256, "localhost:5000/a", None, "a:b"])
 def test_validate_repository_refuses(name):
-    with pytest.raises(ReferenceError):
+    with pytest.raises(ImageReferenceError):
         validate_repository(name)
 
 
@@ -181,7 +181,7 @@ def test_validate_tag_accepts(tag):
 
 @pytest.mark.parametrize("tag", ["", ".x", "-x", "x" * 129, "a:b", "a/b", "a b", None, "ü"])
 def test_validate_tag_refuses(tag):
-    with pytest.raises(ReferenceError):
+    with pytest.raises(ImageReferenceError):
         validate_tag(tag)
 
 
@@ -203,7 +203,7 @@ def test_validate_digest_accepts(digest):
     None,
 ])
 def test_validate_digest_refuses(digest):
-    with pytest.raises(ReferenceError):
+    with pytest.raises(ImageReferenceError):
         validate_digest(digest)
 
 
@@ -245,5 +245,5 @@ def test_normalize_image_name_uses_the_engines_familiar_docker_hub_spelling(text
 
 @pytest.mark.parametrize("text", ["Bad", "bad:-tag", "", "a//b"])
 def test_normalize_image_name_refuses(text):
-    with pytest.raises(ReferenceError):
+    with pytest.raises(ImageReferenceError):
         normalize_image_name(text)

@@ -14,6 +14,11 @@ import json
 
 import pytest
 
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
+    OCI_INDEX,
+    OCI_MANIFEST,
+    Manifest,
+)
 from ansible_collections.dockhand.registry.plugins.module_utils.referrers import (
     FOUND_BY_API,
     FOUND_BY_COSIGN_TAG,
@@ -33,17 +38,14 @@ from ansible_collections.dockhand.registry.plugins.module_utils.referrers import
     referrer_tags_by_subject,
     referrers_tag,
 )
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
-    OCI_INDEX,
-    Manifest,
-    RegistryDeleteDisabled,
-    RegistryError,
-)
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete import (
-    OCI_MANIFEST,
     THROWAWAY_CONFIG,
     THROWAWAY_CONFIG_DIGEST,
     throwaway_manifest,
+)
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import (
+    RegistryDeleteDisabled,
+    RegistryError,
 )
 from ansible_collections.dockhand.registry.tests.unit.plugins.module_utils.registry_fake import sha256
 from ansible_collections.dockhand.registry.tests.unit.plugins.module_utils.registry_fake_oci import (

@@ -15,14 +15,11 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_auth im
     Credentials,
     RegistryAuth,
     credentials_from_docker_config,
-    parse_link_header,
     parse_www_authenticate,
     select_challenge,
 )
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import (
-    RegistryAuthError,
-    RegistryError,
-)
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import RegistryAuthError, RegistryError
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_transport import parse_link_header
 
 
 # ---------------------------------------------------------------- WWW-Authenticate

@@ -17,21 +17,21 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
     DOCKER_MANIFEST,
     MANIFEST_MEDIA_TYPES,
-    MAX_ATTEMPTS,
-    RegistryClient,
-    RegistryDeleteDisabled,
-    RegistryError,
-    RegistryNotFound,
-    is_loopback_host,
     normalize_registry_host,
 )
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import RegistryClient
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import (
     RegistryAuthError,
     RegistryConnectionError,
+    RegistryDeleteDisabled,
+    RegistryError,
+    RegistryNotFound,
 )
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_options import RegistrySettings
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_transport import MAX_ATTEMPTS, is_loopback_host
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -118,10 +118,15 @@ def errors(code, message="", detail=None):
     return {"errors": [{"code": code, "message": message, "detail": detail}]}
 
 
+def new_client(registry, sleep=time.sleep, **options):
+    """A RegistryClient for ``registry`` with these RegistrySettings options."""
+    return RegistryClient(RegistrySettings(registry, **options), sleep=sleep)
+
+
 def client_for(fake, **kwargs):
     sleeps = []
     kwargs.setdefault("sleep", sleeps.append)
-    client = RegistryClient(fake.url, **kwargs)
+    client = new_client(fake.url, **kwargs)
     client.sleeps = sleeps
     return client
 
@@ -137,12 +142,12 @@ def test_loopback_hosts(host, expected):
 
 
 def test_scheme_candidates_and_docker_hub():
-    assert RegistryClient("registry.example.com:5000")._candidates == ["https"]
-    assert RegistryClient("localhost:5000")._candidates == ["https", "http"]
-    assert RegistryClient("http://registry.example.com")._candidates == ["http"]
-    assert RegistryClient("https://127.0.0.1:5000/")._candidates == ["https"]
-    hub = RegistryClient("docker.io")
-    assert (hub.host, hub._candidates) == ("registry-1.docker.io", ["https"])
+    assert new_client("registry.example.com:5000").transport._candidates == ["https"]
+    assert new_client("localhost:5000").transport._candidates == ["https", "http"]
+    assert new_client("http://registry.example.com").transport._candidates == ["http"]
+    assert new_client("https://127.0.0.1:5000/").transport._candidates == ["https"]
+    hub = new_client("docker.io")
+    assert (hub.host, hub.transport._candidates) == ("registry-1.docker.io", ["https"])
     assert normalize_registry_host("https://Index.Docker.io/v1/") == "registry-1.docker.io"
     assert normalize_registry_host("127.0.0.1:5000") == "127.0.0.1:5000"
 
@@ -154,12 +159,12 @@ def test_scheme_candidates_and_docker_hub():
 ])
 def test_bad_client_options(kwargs, message):
     with pytest.raises(RegistryError, match=message):
-        RegistryClient(**kwargs)
+        RegistryClient(RegistrySettings(**kwargs))
 
 
 def test_bare_loopback_host_falls_back_to_plain_http(registry):
     registry.app = lambda r: (200, {}, {"repositories": ["a"]} if "_catalog" in r["path"] else {})
-    client = RegistryClient(registry.host)
+    client = new_client(registry.host)
     assert client.catalog() == ["a"]
     assert client.base_url == registry.url
 
@@ -238,7 +243,7 @@ def tls_registry(tmp_path):
 
 def test_http_loopback_registry_is_reached_without_loading_a_ca_bundle(registry, ca_loads):
     registry.app = lambda r: (200, {}, {"repositories": ["a"]} if "_catalog" in r["path"] else {})
-    client = RegistryClient(registry.host)
+    client = new_client(registry.host)
     assert client.catalog() == ["a"]
     assert client.base_url == registry.url
     assert ca_loads == []
@@ -247,11 +252,11 @@ def test_http_loopback_registry_is_reached_without_loading_a_ca_bundle(registry,
 
 def test_tls_loopback_registry_is_still_verified(tls_registry, ca_loads):
     with pytest.raises(RegistryConnectionError, match="certificate verify failed"):
-        RegistryClient(tls_registry.host, timeout=10).catalog()
+        new_client(tls_registry.host, timeout=10).catalog()
     assert ca_loads == ["system"]
     assert tls_registry.log == []
     del ca_loads[:]
-    client = RegistryClient(tls_registry.host, ca_cert=tls_registry.ca_path, timeout=10)
+    client = new_client(tls_registry.host, ca_cert=tls_registry.ca_path, timeout=10)
     assert client.catalog() == ["a"]
     assert client.base_url == "https://" + tls_registry.host
     assert ca_loads == [tls_registry.ca_path]
@@ -265,7 +270,7 @@ def test_from_params_with_prefix_falls_back_but_not_for_credentials(registry):
     client = RegistryClient.from_params(params, prefix="source_")
     assert client.host == registry.host
     assert (client.timeout, client.concurrency) == (7, 3)
-    assert client.auth.credentials is None
+    assert client.transport.auth.credentials is None
     assert RegistryClient.from_params(params, prefix="source_", registry="other:5000").host == "other:5000"
 
 
@@ -375,7 +380,7 @@ def test_connection_refused_is_one_clear_line():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with pytest.raises(RegistryConnectionError) as info:
-        RegistryClient("127.0.0.1:%d" % port, timeout=5).catalog()
+        new_client("127.0.0.1:%d" % port, timeout=5).catalog()
     assert "connection refused" in str(info.value) and "127.0.0.1:%d" % port in str(info.value)
 
 
@@ -581,7 +586,7 @@ def test_blob_exists(registry):
 # ---------------------------------------------------------------- concurrency
 
 def test_map_bounded_keeps_order_and_bounds_threads():
-    client = RegistryClient("127.0.0.1:1", concurrency=3)
+    client = new_client("127.0.0.1:1", concurrency=3)
     lock = threading.Lock()
     state = {"now": 0, "peak": 0}
 
@@ -599,7 +604,7 @@ def test_map_bounded_keeps_order_and_bounds_threads():
 
 
 def test_map_bounded_raises_the_first_error():
-    client = RegistryClient("127.0.0.1:1", concurrency=4)
+    client = new_client("127.0.0.1:1", concurrency=4)
     done = []
 
     def work(item):
@@ -637,6 +642,6 @@ def test_messages_name_the_prefixed_options_of_a_source_registry():
     with pytest.raises(RegistryError, match="^source_username and source_password must be given together$"):
         RegistryClient.from_params(params, prefix="source_", registry="127.0.0.1:5001")
     client = RegistryClient.from_params(dict(registry="127.0.0.1:5000"), prefix="source_", registry="127.0.0.1:5001")
-    assert "set source_ca_cert" in client._tls_message("https://127.0.0.1:5001/v2/", Exception("certificate verify failed"))
-    assert "source_validate_certs: false" in client._tls_message("https://x/v2/", Exception("certificate verify failed"))
-    assert "set source_username and source_password" in str(client.auth._missing_credentials())
+    assert "set source_ca_cert" in client.transport._tls_message("https://127.0.0.1:5001/v2/", Exception("certificate verify failed"))
+    assert "source_validate_certs: false" in client.transport._tls_message("https://x/v2/", Exception("certificate verify failed"))
+    assert "set source_username and source_password" in str(client.transport.auth._missing_credentials())

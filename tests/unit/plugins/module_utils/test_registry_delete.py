@@ -8,7 +8,6 @@ import json
 
 import pytest
 
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import RegistryDeleteDisabled
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete import (
     PROBE_DIGEST,
     THROWAWAY_ANNOTATION,
@@ -22,6 +21,7 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete 
     remove_single_tag,
     throwaway_manifest,
 )
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import RegistryDeleteDisabled
 from ansible_collections.dockhand.registry.plugins.module_utils.stop_request import StopRequest
 from ansible_collections.dockhand.registry.tests.unit.plugins.module_utils.registry_fake import FakeRegistry, sha256
 

@@ -18,17 +18,18 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from ansible_collections.dockhand.registry.plugins.module_utils import registry_client
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
+from ansible_collections.dockhand.registry.plugins.module_utils import registry_transport
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import OCI_INDEX, OCI_MANIFEST
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import RegistryError
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_transport import (
     MAX_ATTEMPTS,
-    OCI_INDEX,
-    OCI_MANIFEST,
-    RegistryError,
+    SMALL_PAGES_ALLOWED,
 )
 from ansible_collections.dockhand.registry.plugins.modules import registry_repo_info
 from ansible_collections.dockhand.registry.tests.unit.plugins.module_utils.test_registry_client import (
     FakeRegistry,
     client_for,
+    new_client,
 )
 from ansible_collections.dockhand.registry.tests.unit.plugins.modules.module_runner import run_module
 
@@ -247,7 +248,7 @@ class Trickler:
 def test_a_trickled_body_ends_near_timeout():
     trickler = Trickler(size=60, interval=1.0)
     try:
-        client = registry_client.RegistryClient("http://" + trickler.host, timeout=2)
+        client = new_client("http://" + trickler.host, timeout=2)
         started = time.monotonic()
         with pytest.raises(RegistryError) as info:
             client.list_tags("app")
@@ -310,7 +311,7 @@ def test_link_loop_with_no_new_entries_stops_fast(registry):
 
 
 def test_endless_link_pagination_is_bounded(monkeypatch, registry):
-    monkeypatch.setattr(registry_client, "MAX_PAGES", 25)
+    monkeypatch.setattr(registry_transport, "MAX_PAGES", 25)
     registry.app = link_app(new_entries=True)
     with pytest.raises(RegistryError) as info:
         client_for(registry).list_tags("app")
@@ -324,11 +325,11 @@ def test_tiny_pages_forever_are_taken_for_broken_pagination(registry):
         client_for(registry).list_tags("app")
     assert_one_line(info.value, registry, "after 100 pages of 1.0 entries on average (1000 asked for)",
                     "pagination is broken")
-    assert len(registry.requests("GET", "/v2/app/tags")) == registry_client.SMALL_PAGES_ALLOWED
+    assert len(registry.requests("GET", "/v2/app/tags")) == SMALL_PAGES_ALLOWED
 
 
 def test_credentials_in_the_registry_url_are_never_echoed():
     with pytest.raises(RegistryError) as info:
-        registry_client.RegistryClient("https://admin:s3cret@127.0.0.1:5000")
+        new_client("https://admin:s3cret@127.0.0.1:5000")
     assert "s3cret" not in str(info.value) and "admin" not in str(info.value)
     assert "username and password" in str(info.value)

@@ -4,13 +4,10 @@
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import json
 
-import pytest
-
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
     DOCKER_MANIFEST,
     OCI_INDEX,
     Manifest,
@@ -19,19 +16,7 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_inspect
     ManifestInspector,
     config_summary,
     newest_created,
-    parse_created,
 )
-
-
-@pytest.mark.parametrize("value, expected", [
-    ("2020-01-01T00:00:00Z", datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)),
-    ("2023-05-06T07:08:09.123456789Z", datetime.datetime(2023, 5, 6, 7, 8, 9, 123456, tzinfo=datetime.timezone.utc)),
-    ("2023-05-06T09:08:09+02:00", datetime.datetime(2023, 5, 6, 7, 8, 9, tzinfo=datetime.timezone.utc)),
-    ("not a time", None),
-    (None, None),
-])
-def test_parse_created(value, expected):
-    assert parse_created(value) == expected
 
 
 def test_newest_created_compares_times_not_strings():

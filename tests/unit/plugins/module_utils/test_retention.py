@@ -12,7 +12,6 @@ from ansible_collections.dockhand.registry.plugins.module_utils.retention import
     RetentionError,
     RetentionPolicy,
     TagInfo,
-    parse_created,
     parse_duration,
 )
 
@@ -40,16 +39,6 @@ def test_parse_duration(text, seconds):
 def test_parse_duration_rejects(text):
     with pytest.raises(RetentionError):
         parse_duration(text)
-
-
-def test_parse_created_variants():
-    assert parse_created("2024-05-01T10:20:30Z") == datetime(2024, 5, 1, 10, 20, 30, tzinfo=timezone.utc)
-    # nanoseconds, as Go writes them, are cut to microseconds
-    assert parse_created("2024-05-01T10:20:30.123456789Z") == datetime(2024, 5, 1, 10, 20, 30, 123456, tzinfo=timezone.utc)
-    assert parse_created("2024-05-01T12:20:30+02:00") == datetime(2024, 5, 1, 10, 20, 30, tzinfo=timezone.utc)
-    assert parse_created("2024-05-01T10:20:30") == datetime(2024, 5, 1, 10, 20, 30, tzinfo=timezone.utc)
-    for bad in (None, "", "yesterday", "2024-13-01T00:00:00Z", 1700000000):
-        assert parse_created(bad) is None
 
 
 def infos(*entries):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
     DOCKER_MANIFEST,
     OCI_INDEX,
     OCI_MANIFEST,

@@ -9,11 +9,11 @@ import hashlib
 import pytest
 
 from ansible_collections.dockhand.registry.plugins.module_utils.commit_changes import parse_changes
-from ansible_collections.dockhand.registry.plugins.module_utils.engine_client import sha256_of_chunks
-from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import ReferenceError
 from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
+    ImageReferenceError,
     validate_target_name as validate_name,
 )
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import sha256_digest_of_chunks
 from ansible_collections.dockhand.registry.plugins.modules.image_commit import (
     FINGERPRINT_LABELS,
     LABEL_CONFIG,
@@ -179,8 +179,8 @@ def test_request_fingerprint():
 def test_sha256_of_chunks_streams():
     chunks = (bytes([n]) * 1000 for n in range(256))
     expected = hashlib.sha256(b"".join(bytes([n]) * 1000 for n in range(256))).hexdigest()
-    assert sha256_of_chunks(chunks) == "sha256:" + expected
-    assert sha256_of_chunks(iter(())) == "sha256:" + hashlib.sha256(b"").hexdigest()
+    assert sha256_digest_of_chunks(chunks) == "sha256:" + expected
+    assert sha256_digest_of_chunks(iter(())) == "sha256:" + hashlib.sha256(b"").hexdigest()
 
 
 def test_fingerprint_labels_are_sent_last_as_one_label_change():
@@ -226,5 +226,5 @@ def test_validate_name_accepts(repository, tag):
     ("myapp", "", "invalid tag"),
 ])
 def test_validate_name_refuses(repository, tag, message):
-    with pytest.raises(ReferenceError, match=message):
+    with pytest.raises(ImageReferenceError, match=message):
         validate_name(repository, tag)

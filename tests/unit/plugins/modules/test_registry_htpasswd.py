@@ -194,8 +194,8 @@ def test_module_fails_with_one_line_on_bad_name(monkeypatch, tmp_path):
     (dict(mode="0999"), "octal or symbolic"),
     (dict(mode="u=rwz"), "octal or symbolic"),
     (dict(mode="07777777"), "only permission bits"),
-    (dict(owner="no-such-user-dockhand"), "no such user"),
-    (dict(group="no-such-group-dockhand"), "no such group"),
+    (dict(owner="no-such-user-dockhand"), "failed to look up user no-such-user-dockhand"),
+    (dict(group="no-such-group-dockhand"), "failed to look up group no-such-group-dockhand"),
 ])
 def test_module_rejects_bad_file_attributes_before_rewriting(monkeypatch, tmp_path, attributes, words):
     path = tmp_path / "htpasswd"

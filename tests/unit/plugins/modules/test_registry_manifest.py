@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import OCI_MANIFEST, Manifest
 from ansible_collections.dockhand.registry.plugins.module_utils.referrers import (
     apply_index_change,
     cosign_tag,
@@ -13,15 +14,13 @@ from ansible_collections.dockhand.registry.plugins.module_utils.referrers import
     plan_add_referrer,
     referrers_tag,
 )
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import Manifest
 from ansible_collections.dockhand.registry.plugins.modules import registry_manifest
-from ansible_collections.dockhand.registry.tests.unit.plugins.modules.module_runner import run_module as run_module_main
 from ansible_collections.dockhand.registry.tests.unit.plugins.module_utils.registry_fake import FakeRegistry
 from ansible_collections.dockhand.registry.tests.unit.plugins.module_utils.registry_fake_oci import (
-    OCI_MANIFEST,
     FakeDistribution2,
     FakeDistribution3,
 )
+from ansible_collections.dockhand.registry.tests.unit.plugins.modules.module_runner import run_module as run_module_main
 
 REGISTRY = "127.0.0.1:5000"
 

@@ -8,6 +8,11 @@ import json
 
 import pytest
 
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
+    OCI_INDEX,
+    OCI_MANIFEST,
+    Manifest,
+)
 from ansible_collections.dockhand.registry.plugins.module_utils.referrers import (
     apply_index_change,
     cosign_tag,
@@ -15,11 +20,9 @@ from ansible_collections.dockhand.registry.plugins.module_utils.referrers import
     plan_add_referrer,
     referrers_tag,
 )
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import OCI_INDEX, Manifest
 from ansible_collections.dockhand.registry.plugins.modules import registry_repo
 from ansible_collections.dockhand.registry.tests.unit.plugins.module_utils.registry_fake import FakeRegistry
 from ansible_collections.dockhand.registry.tests.unit.plugins.module_utils.registry_fake_oci import (
-    OCI_MANIFEST,
     FakeDistribution2,
     FakeDistribution3,
 )

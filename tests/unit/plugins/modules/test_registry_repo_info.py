@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import json
 
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import OCI_MANIFEST, Manifest
 from ansible_collections.dockhand.registry.plugins.module_utils.referrers import (
     apply_index_change,
     plan_add_referrer,
     referrers_tag,
 )
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import Manifest
 from ansible_collections.dockhand.registry.plugins.modules import registry_repo_info
-from ansible_collections.dockhand.registry.tests.unit.plugins.module_utils.registry_fake_oci import (
-    OCI_MANIFEST,
-    FakeDistribution2,
-)
+from ansible_collections.dockhand.registry.tests.unit.plugins.module_utils.registry_fake_oci import FakeDistribution2
 from ansible_collections.dockhand.registry.tests.unit.plugins.modules.module_runner import run_module as run_module_main
 
 REGISTRY = "127.0.0.1:5000"

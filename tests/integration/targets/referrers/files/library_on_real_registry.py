@@ -19,18 +19,19 @@ import sys
 import requests
 
 from ansible_collections.dockhand.registry.plugins.module_utils import referrers
-from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
-    RegistryClient,
-    RegistryError,
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
+    OCI_INDEX,
+    OCI_MANIFEST,
     sha256_digest,
 )
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import RegistryClient
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete import (
-    OCI_MANIFEST,
     THROWAWAY_CONFIG,
     throwaway_manifest,
 )
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import RegistryError
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_options import RegistrySettings
 
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_EMPTY = "application/vnd.oci.empty.v1+json"
 SBOM = "application/spdx+json"
 PROBE_TAG = "untag-probe"
@@ -82,7 +83,7 @@ def untag_probe(client, repository, original_digest):
 def main():
     registry, repository, subject, nodelete, nodelete_repository, nodelete_subject = sys.argv[1:7]
     result = {}
-    with RegistryClient(registry) as client:
+    with RegistryClient(RegistrySettings(registry)) as client:
         body = referrer_body(client, repository, subject)
         referrer = sha256_digest(body)
         first = referrers.push_referrer(client, repository, body, OCI_MANIFEST)
@@ -98,7 +99,7 @@ def main():
             index=raw_index(registry, repository, first.tag),
             again_changed=referrers.plan_remove_referrer(client, repository, subject, referrer).changed)
         result["untag"] = untag_probe(client, repository, subject)
-    with RegistryClient(nodelete) as client:
+    with RegistryClient(RegistrySettings(nodelete)) as client:
         result["untag_nodelete"] = untag_probe(client, nodelete_repository, nodelete_subject)
     print(json.dumps(result, sort_keys=True))
 
