@@ -220,6 +220,8 @@ msg:
 """
 
 import traceback
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -227,7 +229,11 @@ from ansible_collections.dockhand.registry.plugins.module_utils.image_reference 
     ReferenceError as ImageReferenceError,
     validate_repository,
 )
-from ansible_collections.dockhand.registry.plugins.module_utils.referrers import UntagSupport, classify_tag
+from ansible_collections.dockhand.registry.plugins.module_utils.referrers import (
+    UntagSupport,
+    classify_tag,
+    has_referrers_api,
+)
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import (
     ManifestHead,
     RegistryClient,
@@ -242,10 +248,12 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete 
     TagDeleteError,
     TagRemover,
     find_throwaway_tags,
+    head_is_throwaway,
     index_children,
     is_throwaway,
     plan_referrers_of,
     plan_removal,
+    plan_without,
     probe_delete_allowed,
     resolve_tags,
 )
@@ -264,6 +272,20 @@ GC_NOTE = (
 )
 
 
+@dataclass
+class NameReads:
+    """What the name-only route read before handing over to the digest route (which then reads the rest).
+
+    ``heads`` of tags it resolved, ``dangling`` tags it found without an image, and ``probed``, the tag
+    already removed while learning how the registry deletes (None while nothing was removed).
+    """
+
+    heads: Dict[str, object] = field(default_factory=dict)
+    dangling: List[str] = field(default_factory=list)
+    probed: Optional[str] = None
+    done: bool = False
+
+
 class RepoManager:
     """Decides which tags of one repository go, and removes them outside check mode."""
 
@@ -276,14 +298,16 @@ class RepoManager:
                            dangling_tags=[], untagged_manifests=[], delete_method="none", deleted_referrers=[])
         self.untag_support = UntagSupport()
         self.delete_checked = False
+        # True once tags went by name with no digest read (so RV untagged_manifests cannot be told).
+        self.removed_by_name = False
         self.inspector = ManifestInspector(client)
         self.stop = client.stop
 
-    def _tag_infos(self, tags):
+    def _tag_infos(self, tags, known: NameReads):
         """TagInfo of every existing tag: a HEAD for most; manifest and config GETs only where creation time matters.
 
         Manifests and configs are fetched once per digest (ManifestInspector), so tags sharing
-        an image cost one config GET.
+        an image cost one config GET. Tags in ``known`` (read by the name-only route) are not read again.
         """
         candidates = set()
         if self.policy.needs_creation_time:
@@ -292,7 +316,8 @@ class RepoManager:
             candidates = set(probe.delete) | set(
                 tag for tag, why in probe.reasons.items() if why not in ("keep_tags", "not matched by match")
             )
-        heads = resolve_tags(self.client, self.repository, sorted(set(tags) - candidates))
+        heads = resolve_tags(self.client, self.repository,
+                             sorted(set(tags) - candidates - set(known.heads) - set(known.dangling)))
         timed = sorted(candidates)
         inspector = self.inspector
         manifests = self.client.map_bounded(lambda tag: inspector.manifest(self.repository, tag), timed)
@@ -302,8 +327,10 @@ class RepoManager:
         infos = []
         media_types = {}
         # Listed tags without an image: 404 (dangling) or a throw-away manifest (an interrupted delete).
-        dangling = set(tags) - set(heads) - set(tag for tag, manifest in zip(timed, manifests) if manifest)
+        dangling = set()
         dangling.update(find_throwaway_tags(self.client, self.repository, heads))
+        heads.update(known.heads)  # none of them a throw-away: the name-only route checked
+        dangling.update(set(tags) - set(heads) - set(tag for tag, manifest in zip(timed, manifests) if manifest))
         for tag, head in heads.items():
             if tag not in dangling:
                 infos.append(TagInfo(tag=tag, digest=head.digest))
@@ -384,7 +411,59 @@ class RepoManager:
             return
         # Referrer tags (sha256-<hex>, cosign's .sig/.att/.sbom) are never candidates: they follow their image.
         referrer_tags = sorted(tag for tag in tags if classify_tag(tag) is not None)
-        infos, media_types, dangling = self._tag_infos(sorted(set(tags) - set(referrer_tags)))
+        image_tags = sorted(set(tags) - set(referrer_tags))
+        known = NameReads()
+        if not self.module.check_mode and not self.policy.needs_creation_time and not referrer_tags:
+            known = self._present_by_name(tags, image_tags)
+            if known.done:
+                return
+        self._present_by_digest(tags, referrer_tags, image_tags, known)
+
+    def _present_by_name(self, tags, image_tags) -> NameReads:
+        """A rule on names alone (O(match), O(keep_tags)) on a registry that untags: no digest of a deleted tag read.
+
+        The rule's choice does not depend on what a tag points at, so only the kept tags are read (for
+        dangling tags and left-over throw-aways, removed whatever the rule says), and the first selected
+        tag, which learns how the registry deletes. If the registry has the referrers API, or does not
+        untag, or the first tag is no plain image, the digest route takes over from what was read here.
+        """
+        selection = self.policy.select([TagInfo(tag=tag, digest="") for tag in image_tags])
+        known = NameReads()
+        if not selection.delete:
+            return known  # nothing selected: the digest route reads no more than this one would
+        known.heads = resolve_tags(self.client, self.repository, selection.keep)
+        throwaways = find_throwaway_tags(self.client, self.repository, known.heads)
+        known.dangling = sorted((set(selection.keep) - set(known.heads)) | set(throwaways))
+        for tag in throwaways:
+            del known.heads[tag]
+        first = selection.delete[0]
+        head = self.client.head_manifest(self.repository, first)
+        if head is None or head_is_throwaway(self.client, self.repository, head) \
+                or has_referrers_api(self.client, self.repository, head.digest):
+            # Dangling or left over, or referrers to keep up (which needs the digests): digests decide.
+            return known
+        kept = sorted(set(selection.keep) - set(known.dangling))
+        self.result.update(kept_tags=kept, reasons=dict((tag, selection.reasons[tag]) for tag in kept))
+        self._diff(sorted(set(tags)), kept)
+        self.result["changed"] = True
+        known.heads[first] = head
+        known.probed = first
+        # The first tag goes as any tag whose digest was read: re-checked, then through a throw-away whose tag
+        # DELETE tells whether the registry untags.
+        self._execute(RemovalPlan(untag={first: head.digest}))
+        if not self.untag_support.supported:
+            return known
+        self.removed_by_name = True
+        try:
+            self._execute(RemovalPlan(by_name=selection.delete[1:], dangling=known.dangling))
+        finally:
+            self.result["msg"] = self._summary(len(kept))
+        known.done = True
+        return known
+
+    def _present_by_digest(self, tags, referrer_tags, image_tags, known: NameReads):
+        """Plan with every tag's digest (and creation time where the rule needs it), then remove."""
+        infos, media_types, dangling = self._tag_infos(image_tags, known)
         selection = self.policy.select(infos)
         tag_digests = dict((info.tag, info.digest) for info in infos)
         kept_digests = set(tag_digests[tag] for tag in selection.keep)
@@ -395,7 +474,13 @@ class RepoManager:
         kept = sorted(reasons)
         self.result.update(kept_tags=kept, reasons=reasons)
         self._diff(sorted(set(tag_digests) | set(dangling) | set(referrer_tags)), kept)
-        if not plan.tags:
+        if known.probed is not None:
+            # Removed already through a throw-away (learning that the registry does not untag); what its plan
+            # holds besides, the digest delete of its manifest, remains.
+            if known.probed not in plan.untag:
+                self.result["untagged_tags"] = [tag for tag in self.result["untagged_tags"] if tag != known.probed]
+            plan = plan_without(plan, known.probed)
+        elif not plan.tags:
             self.result["msg"] = "nothing to delete; %d tags kept" % len(kept)
             return
         self.result["changed"] = True
@@ -410,7 +495,12 @@ class RepoManager:
     def _summary(self, kept: int) -> str:
         """The one-line msg of a retention run; it says how the tags went and what GC must do."""
         result = self.result
-        if result["delete_method"] == "untag":
+        if result["delete_method"] == "untag" and self.removed_by_name:
+            how = "%d by tag delete, %d dangling tags cleared; a rule on names reads no digest of a deleted tag," \
+                  " so the manifests left untagged are not counted" % (
+                      len(result["untagged_tags"]), len(result["dangling_tags"]))
+            gc_note = GC_NOTE + " with delete-untagged, which frees untagged manifests"
+        elif result["delete_method"] == "untag":
             how = "%d by tag delete, %d dangling tags cleared; %d manifests are left untagged" % (
                 len(result["untagged_tags"]), len(result["dangling_tags"]), len(result["untagged_manifests"]))
             gc_note = GC_NOTE + " with delete-untagged, which frees untagged manifests"
