@@ -21,9 +21,21 @@ description:
     manifest, so the kept tag, and with it the image, stays.
   - On a registry that deletes single tags (OCI tag delete, for example distribution v3), every selected tag is
     removed with one tag DELETE instead, also when its manifest loses every tag, since a digest delete there costs the
-    registry a scan of all tags. The manifests so left untagged are listed in RV(untagged_manifests). Whether the
+    registry a scan of all tags. The manifests so left untagged are listed in RV(untagged_manifests) when their
+    digests were read (see the next paragraph). Whether the
     registry can untag is learned once per run with the first selected tag, after it points at a throw-away manifest
     of the module's own, so the question never risks anything but that throw-away (see RV(delete_method)).
+  - What is read depends on the rule and on the registry. O(keep_last) and O(older_than) rank images, so every
+    candidate's manifest and image configuration is read. With them, with referrers to keep up, and on a registry
+    that does not untag, every tag is read (a HEAD, unless its manifest was read already) to learn its digest, and
+    each tag is read again right before it is removed and left, with an error, if it moved since the plan: there
+    the plan depended on the digest. A rule on names alone (O(match), O(keep_tags)) on a registry that untags reads
+    only the kept tags (to find dangling ones, see RV(dangling_tags)) and the first selected tag (which learns how
+    the registry deletes, and whether it has the referrers API); every other selected tag goes with one tag DELETE
+    and nothing read before it. The rule's choice does not depend on what the tag points at, so a tag re-pointed
+    between the tag list and its DELETE is still a tag the rule selects, and goes; a tag pushed after the tag list
+    was read is not touched. That way runs only when the tag list holds no referrer tag and the registry has no
+    referrers API (see below), since keeping referrers consistent needs the digests; otherwise every tag is read.
   - Signatures, SBOMs and attestations (referrers) are never retention candidates. Their tags, the referrers tag
     C(sha256-<hex>) and cosign-style C(sha256-<hex>.sig), C(.att) and C(.sbom), are kept while their image is
     kept (RV(reasons) says V(referrer tag of a kept image)). When an image's manifest is deleted (every tag of it
@@ -48,7 +60,9 @@ attributes:
     details:
       - Returns the same plan (RV(deleted_tags), RV(kept_tags)) without deleting anything, whatever the registry.
       - Check mode sends no write, so it cannot learn whether the registry untags; RV(delete_method) is
-        V(undecided) and RV(deleted_digests) lists the digests the throw-away path would delete.
+        V(undecided) and RV(deleted_digests) lists the digests the throw-away path would delete. It reads every
+        tag, also for a rule on names alone, so RV(deleted_tags), RV(kept_tags), RV(reasons) and the diff are those
+        of the real run on either path.
   diff_mode:
     support: full
     details: Shows the tag list before and after.
@@ -106,7 +120,9 @@ notes:
     reads, and writes of one kind, still run O(concurrency) at a time.
   - Every run that applies a rule, and O(state=absent), removes dangling tags found in the repository, whoever left
     them, and tags left on a throw-away manifest by a killed run (see RV(dangling_tags)). O(keep_tags) cannot keep
-    them, since there is no image to keep.
+    them, since there is no image to keep. When a rule on names alone goes the untag way, a selected tag left on a
+    throw-away manifest goes by its tag DELETE, and that small throw-away manifest waits, untagged, for garbage
+    collection with delete-untagged.
   - On SIGTERM the module starts no further delete; a tag caught between the two writes of the throw-away delete
     is pointed back at its image, and the module fails with one line. Running it again finishes the job.
   - A failure part way reports the tags deleted so far in RV(deleted_tags) and fails; a tag being removed through
@@ -170,6 +186,9 @@ dangling_tags:
       the policy says. They are dangling tags, which answer 404 (left by an interrupted delete on distribution 2.x,
       by another tool, or by a registry crash), and tags left on a throw-away manifest by a killed run.
     - They are part of RV(deleted_tags) too.
+    - When a rule on names alone goes the untag way, only the kept tags are read, so only dangling tags among them
+      are listed here; a dangling tag the rule selects goes by its tag DELETE unread and is listed in
+      RV(untagged_tags). Check mode, which reads every tag, lists both here.
   returned: success
   type: list
   elements: str
@@ -178,7 +197,7 @@ untagged_tags:
   description:
     - Deleted tags removed one by one rather than with their manifest. With RV(delete_method=throwaway) these are
       the tags whose image stays because a kept tag or index uses it (removed through throw-away manifests); with
-      RV(delete_method=untag), every deleted tag but the dangling ones.
+      RV(delete_method=untag), every deleted tag but the dangling ones found as such.
   returned: success
   type: list
   elements: str
@@ -187,6 +206,9 @@ untagged_manifests:
   description:
     - With RV(delete_method=untag), the manifests whose every tag was deleted. They stay in the registry, untagged,
       until garbage collection runs with delete-untagged; otherwise empty.
+    - Also empty when a rule on names alone (O(match), O(keep_tags)) went the untag way reading no digest of the
+      deleted tags (see the description); their manifests are left untagged all the same, and RV(msg) says they
+      were not counted.
   returned: success
   type: list
   elements: str
