@@ -454,9 +454,9 @@ class TagRemover:
         total = len(plan.tags)
         if plan.by_name and not self.untag_support.supported:
             # Without tag delete a tag can only go with a manifest, which must be read first.
-            raise TagDeleteError("tags %s of %s are to be removed by name, but registry %s is not known to delete"
-                                 " single tags; nothing was done" % (", ".join(plan.by_name[:10]), self.repository,
-                                                                    self.client.host))
+            raise TagDeleteError(
+                "tags %s of %s are to be removed by name, but registry %s is not known to delete single tags;"
+                " nothing was done" % (", ".join(plan.by_name[:10]), self.repository, self.client.host))
         probed = None
         if self.untag_support.supported is None and (plan.untag or plan.delete_digests) and not self.stop.requested:
             probed = self._probe_with_first_tag(plan, originals, result)
