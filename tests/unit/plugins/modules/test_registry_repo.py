@@ -27,6 +27,7 @@ from ansible_collections.dockhand.registry.tests.unit.plugins.module_utils.regis
     OCI_MANIFEST,
     FakeDistribution2,
     FakeDistribution3,
+    FakeResponse,
 )
 from ansible_collections.dockhand.registry.tests.unit.plugins.modules.module_runner import run_module as run_module_main
 
@@ -503,3 +504,13 @@ def test_a_rule_on_names_with_referrers_takes_the_digest_route(monkeypatch, refe
         assert gone["digest"] not in manifests
     # digests were read, so the manifests left untagged are reported
     assert digests["ci-2"] in result["untagged_manifests"]
+
+
+def test_a_garbage_referrers_answer_stops_the_name_route_before_anything_is_deleted(monkeypatch):
+    registry, _digests = named_repository(lambda host: FakeDistribution3(host, referrers_api=True))
+    registry.referrers_answer = FakeResponse(200, b"<html>not an index</html>", {"Content-Type": OCI_INDEX})
+    before = dict(registry.repos["app"]["tags"])
+    ok, result = run_module(monkeypatch, dict(repository="app", match=["^ci-"]), registry)
+    assert not ok and "not JSON" in result["msg"] and "\n" not in result["msg"]
+    assert registry.repos["app"]["tags"] == before
+    assert not any(call[0] in ("put_manifest", "delete_manifest") for call in registry.calls)
