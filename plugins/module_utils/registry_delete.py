@@ -80,15 +80,20 @@ class TagDeleteError(DockhandError):
 @dataclass
 class RemovalPlan:
     """What removing a set of tags takes: digests deleted outright, tags untagged one by one,
-    and dangling tags (listed but resolving to no image, or left on a throw-away manifest) cleared."""
+    and dangling tags (listed but resolving to no image, or left on a throw-away manifest) cleared.
+
+    ``by_name`` tags were chosen by their name alone, so what they point at was never read and
+    does not matter: each goes with one tag DELETE and no re-check, on a registry known to untag only.
+    """
 
     delete_digests: Dict[str, List[str]] = field(default_factory=dict)
     untag: Dict[str, str] = field(default_factory=dict)
     dangling: List[str] = field(default_factory=list)
+    by_name: List[str] = field(default_factory=list)
 
     @property
     def tags(self) -> List[str]:
-        tags = list(self.untag) + list(self.dangling)
+        tags = list(self.untag) + list(self.dangling) + list(self.by_name)
         for digest_tags in self.delete_digests.values():
             tags.extend(digest_tags)
         return sorted(tags)
@@ -350,6 +355,17 @@ class TagRemover:
             )
         return True
 
+    def untag_by_name(self, tag: str) -> bool:
+        """Remove ``tag`` with one tag DELETE, reading nothing first (a RemovalPlan's ``by_name`` step).
+
+        The caller chose the tag by its name alone, so a tag re-pointed since the tag list was read
+        still is one the user asked to remove; the DELETE touches no other tag and no manifest.
+        A 404 (gone meanwhile, or an unclear retried answer) is left to settle() and the tag list.
+        """
+        if not delete_tag(self.client, self.repository, tag):
+            self._unsettle([tag])
+        return True
+
     def delete_digest(self, digest: str, tags: Iterable[str] = ()) -> bool:
         """Delete a manifest by digest; False if it was already gone. ``tags`` are the tags expected to go with it."""
         try:
@@ -423,18 +439,24 @@ class TagRemover:
         that untags, every other tag then goes by tag DELETE, those of digests losing all their tags
         too (a digest delete costs the registry a scan of all tags): such manifests stay untagged
         (RemovalResult.left_untagged) until GC with delete-untagged. ``digests_by_untag=False`` keeps
-        digest deletes for a caller that was asked to delete manifests, not tags.
+        digest deletes for a caller that was asked to delete manifests, not tags. ``plan.by_name`` steps
+        need a registry known to untag: each is one tag DELETE with nothing read before it.
         """
         result = RemovalResult()
         originals = dict(known_manifests or {})
         total = len(plan.tags)
+        if plan.by_name and not self.untag_support.supported:
+            # Without tag delete a tag can only go with a manifest, which must be read first.
+            raise TagDeleteError(
+                "tags %s of %s are to be removed by name, but registry %s is not known to delete single tags;"
+                " nothing was done" % (", ".join(plan.by_name[:10]), self.repository, self.client.host))
         probed = None
         if self.untag_support.supported is None and (plan.untag or plan.delete_digests) and not self.stop.requested:
             probed = self._probe_with_first_tag(plan, originals, result)
         if self.untag_support.supported and digests_by_untag:
             plan = self._untag_plan(plan, result)
         if probed is not None:
-            plan = self._without(plan, probed)
+            plan = plan_without(plan, probed)
         untag_digests = [] if self.untag_support.supported else sorted(set(plan.untag.values()) - set(originals))
         if untag_digests:
             fetched = self.client.map_bounded(
@@ -451,6 +473,8 @@ class TagRemover:
                     return self.delete_digest(key, plan.delete_digests[key]), None
                 if kind == "dangling":
                     return self.clear_dangling(key), None
+                if kind == "name":
+                    return self.untag_by_name(key), None
                 original = originals.get(plan.untag[key])
                 if original is None and not self.untag_support.supported:
                     # The shared manifest vanished meanwhile, and with it the tag.
@@ -460,7 +484,7 @@ class TagRemover:
                 return False, exc
 
         steps = ([("digest", digest) for digest in plan.delete_digests] + [("tag", tag) for tag in plan.untag]
-                 + [("dangling", tag) for tag in plan.dangling])
+                 + [("name", tag) for tag in plan.by_name] + [("dangling", tag) for tag in plan.dangling])
         if plan.untag or plan.dangling:
             self._ensure_throwaway_config()
         outcomes = self.client.map_bounded(run, steps, stoppable=False)
@@ -550,17 +574,19 @@ class TagRemover:
             for tag in tags:
                 untag[tag] = digest
         result.left_untagged.sort()
-        return RemovalPlan(delete_digests=untagged_only, untag=untag, dangling=list(plan.dangling))
+        return RemovalPlan(delete_digests=untagged_only, untag=untag, dangling=list(plan.dangling),
+                           by_name=list(plan.by_name))
 
-    @staticmethod
-    def _without(plan: RemovalPlan, tag: str) -> RemovalPlan:
-        """``plan`` without the steps for ``tag``, which is done already."""
-        untag = dict((key, digest) for key, digest in plan.untag.items() if key != tag)
-        delete_digests = {}
-        for digest, tags in plan.delete_digests.items():
-            # The digest itself is still deleted, even when ``tag`` was its last tag.
-            delete_digests[digest] = [other for other in tags if other != tag]
-        return RemovalPlan(delete_digests=delete_digests, untag=untag, dangling=list(plan.dangling))
+
+def plan_without(plan: RemovalPlan, tag: str) -> RemovalPlan:
+    """``plan`` without the steps for ``tag``, which is done already."""
+    untag = dict((key, digest) for key, digest in plan.untag.items() if key != tag)
+    delete_digests = {}
+    for digest, tags in plan.delete_digests.items():
+        # The digest itself is still deleted, even when ``tag`` was its last tag.
+        delete_digests[digest] = [other for other in tags if other != tag]
+    return RemovalPlan(delete_digests=delete_digests, untag=untag, dangling=list(plan.dangling),
+                       by_name=[other for other in plan.by_name if other != tag])
 
 
 @dataclass

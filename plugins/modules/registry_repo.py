@@ -21,9 +21,21 @@ description:
     manifest, so the kept tag, and with it the image, stays.
   - On a registry that deletes single tags (OCI tag delete, for example distribution v3), every selected tag is
     removed with one tag DELETE instead, also when its manifest loses every tag, since a digest delete there costs the
-    registry a scan of all tags. The manifests so left untagged are listed in RV(untagged_manifests). Whether the
+    registry a scan of all tags. The manifests so left untagged are listed in RV(untagged_manifests) when their
+    digests were read (see the next paragraph). Whether the
     registry can untag is learned once per run with the first selected tag, after it points at a throw-away manifest
     of the module's own, so the question never risks anything but that throw-away (see RV(delete_method)).
+  - What is read depends on the rule and on the registry. O(keep_last) and O(older_than) rank images, so every
+    candidate's manifest and image configuration is read. With them, with referrers to keep up, and on a registry
+    that does not untag, every tag is read (a HEAD, unless its manifest was read already) to learn its digest, and
+    each tag is read again right before it is removed and left, with an error, if it moved since the plan, since there
+    the plan depended on the digest. A rule on names alone (O(match), O(keep_tags)) on a registry that untags reads
+    only the kept tags (to find dangling ones, see RV(dangling_tags)) and the first selected tag (which learns how
+    the registry deletes, and whether it has the referrers API); every other selected tag goes with one tag DELETE
+    and nothing read before it. The rule's choice does not depend on what the tag points at, so a tag re-pointed
+    between the tag list and its DELETE is still a tag the rule selects, and goes; a tag pushed after the tag list
+    was read is not touched. That way runs only when the tag list holds no referrer tag and the registry has no
+    referrers API (see below), since keeping referrers consistent needs the digests; otherwise every tag is read.
   - Signatures, SBOMs and attestations (referrers) are never retention candidates. Their tags, the referrers tag
     C(sha256-<hex>) and cosign-style C(sha256-<hex>.sig), C(.att) and C(.sbom), are kept while their image is
     kept (RV(reasons) says V(referrer tag of a kept image)). When an image's manifest is deleted (every tag of it
@@ -48,7 +60,9 @@ attributes:
     details:
       - Returns the same plan (RV(deleted_tags), RV(kept_tags)) without deleting anything, whatever the registry.
       - Check mode sends no write, so it cannot learn whether the registry untags; RV(delete_method) is
-        V(undecided) and RV(deleted_digests) lists the digests the throw-away path would delete.
+        V(undecided) and RV(deleted_digests) lists the digests the throw-away path would delete. It reads every
+        tag, also for a rule on names alone, so RV(deleted_tags), RV(kept_tags), RV(reasons) and the diff are those
+        of the real run on either path.
   diff_mode:
     support: full
     details: Shows the tag list before and after.
@@ -134,7 +148,9 @@ notes:
     reads, and writes of one kind, still run O(concurrency) at a time.
   - Every run that applies a rule, and O(state=absent), removes dangling tags found in the repository, whoever left
     them, and tags left on a throw-away manifest by a killed run (see RV(dangling_tags)). O(keep_tags) cannot keep
-    them, since there is no image to keep.
+    them, since there is no image to keep. When a rule on names alone goes the untag way, a selected tag left on a
+    throw-away manifest goes by its tag DELETE, and that small throw-away manifest waits, untagged, for garbage
+    collection with delete-untagged.
   - On SIGTERM the module starts no further delete; a tag caught between the two writes of the throw-away delete
     is pointed back at its image, and the module fails with one line. Running it again finishes the job.
   - A failure part way reports the tags deleted so far in RV(deleted_tags) and fails; a tag being removed through
@@ -212,6 +228,9 @@ dangling_tags:
       the policy says. They are dangling tags, which answer 404 (left by an interrupted delete on distribution 2.x,
       by another tool, or by a registry crash), and tags left on a throw-away manifest by a killed run.
     - They are part of RV(deleted_tags) too.
+    - When a rule on names alone goes the untag way, only the kept tags are read, so only dangling tags among them
+      are listed here; a dangling tag the rule selects goes by its tag DELETE unread and is listed in
+      RV(untagged_tags). Check mode, which reads every tag, lists both here.
   returned: success
   type: list
   elements: str
@@ -220,7 +239,7 @@ untagged_tags:
   description:
     - Deleted tags removed one by one rather than with their manifest. With RV(delete_method=throwaway) these are
       the tags whose image stays because a kept tag or index uses it (removed through throw-away manifests); with
-      RV(delete_method=untag), every deleted tag but the dangling ones.
+      RV(delete_method=untag), every deleted tag but the dangling ones found as such.
   returned: success
   type: list
   elements: str
@@ -229,6 +248,9 @@ untagged_manifests:
   description:
     - With RV(delete_method=untag), the manifests whose every tag was deleted. They stay in the registry, untagged,
       until garbage collection runs with delete-untagged; otherwise empty.
+    - Also empty when a rule on names alone (O(match), O(keep_tags)) went the untag way reading no digest of the
+      deleted tags (see the description); their manifests are left untagged all the same, and RV(msg) says they
+      were not counted.
   returned: success
   type: list
   elements: str
@@ -283,23 +305,31 @@ msg:
   type: str
 """
 
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dockhand.registry.plugins.module_utils.errors import run_or_fail
 from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import validate_repository
 from ansible_collections.dockhand.registry.plugins.module_utils.oci import ManifestHead, parse_created
-from ansible_collections.dockhand.registry.plugins.module_utils.referrers import UntagSupport, classify_tag
+from ansible_collections.dockhand.registry.plugins.module_utils.referrers import (
+    UntagSupport,
+    classify_tag,
+    has_referrers_api,
+)
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import RegistryClient
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete import (
     RemovalPlan,
     TagDeleteError,
     TagRemover,
     find_throwaway_tags,
+    head_is_throwaway,
     index_children,
     is_throwaway,
     plan_referrers_of,
     plan_removal,
+    plan_without,
     probe_delete_allowed,
     resolve_tags,
 )
@@ -323,6 +353,20 @@ GC_NOTE = (
 )
 
 
+@dataclass
+class NameReads:
+    """What the name-only route read before handing over to the digest route (which then reads the rest).
+
+    ``heads`` of tags it resolved, ``dangling`` tags it found without an image, and ``probed``, the tag
+    already removed while learning how the registry deletes (None while nothing was removed).
+    """
+
+    heads: Dict[str, object] = field(default_factory=dict)
+    dangling: List[str] = field(default_factory=list)
+    probed: Optional[str] = None
+    done: bool = False
+
+
 class RepoManager:
     """Decides which tags of one repository go, and removes them outside check mode."""
 
@@ -335,16 +379,18 @@ class RepoManager:
                            dangling_tags=[], untagged_manifests=[], delete_method="none", deleted_referrers=[])
         self.untag_support = UntagSupport()
         self.delete_checked = False
+        # True once tags went by name with no digest read (so RV untagged_manifests cannot be told).
+        self.removed_by_name = False
         self.inspector = ManifestInspector(client)
         self.stop = client.stop
         if module.params["storage"]:
             self.result["storage"] = NOTHING_UNLINKED.to_result()
 
-    def _tag_infos(self, tags):
+    def _tag_infos(self, tags, known: NameReads):
         """TagInfo of every existing tag: a HEAD for most; manifest and config GETs only where creation time matters.
 
         Manifests and configs are fetched once per digest (ManifestInspector), so tags sharing
-        an image cost one config GET.
+        an image cost one config GET. Tags in ``known`` (read by the name-only route) are not read again.
         """
         candidates = set()
         if self.policy.needs_creation_time:
@@ -353,7 +399,8 @@ class RepoManager:
             candidates = set(probe.delete) | set(
                 tag for tag, why in probe.reasons.items() if why not in ("keep_tags", "not matched by match")
             )
-        heads = resolve_tags(self.client, self.repository, sorted(set(tags) - candidates))
+        heads = resolve_tags(self.client, self.repository,
+                             sorted(set(tags) - candidates - set(known.heads) - set(known.dangling)))
         timed = sorted(candidates)
         inspector = self.inspector
         manifests = self.client.map_bounded(lambda tag: inspector.manifest(self.repository, tag), timed)
@@ -363,8 +410,10 @@ class RepoManager:
         infos = []
         media_types = {}
         # Listed tags without an image: 404 (dangling) or a throw-away manifest (an interrupted delete).
-        dangling = set(tags) - set(heads) - set(tag for tag, manifest in zip(timed, manifests) if manifest)
+        dangling = set()
         dangling.update(find_throwaway_tags(self.client, self.repository, heads))
+        heads.update(known.heads)  # none of them a throw-away: the name-only route checked
+        dangling.update(set(tags) - set(heads) - set(tag for tag, manifest in zip(timed, manifests) if manifest))
         for tag, head in heads.items():
             if tag not in dangling:
                 infos.append(TagInfo(tag=tag, digest=head.digest))
@@ -470,7 +519,59 @@ class RepoManager:
             return
         # Referrer tags (sha256-<hex>, cosign's .sig/.att/.sbom) are never candidates: they follow their image.
         referrer_tags = sorted(tag for tag in tags if classify_tag(tag) is not None)
-        infos, media_types, dangling = self._tag_infos(sorted(set(tags) - set(referrer_tags)))
+        image_tags = sorted(set(tags) - set(referrer_tags))
+        known = NameReads()
+        if not self.module.check_mode and not self.policy.needs_creation_time and not referrer_tags:
+            known = self._present_by_name(tags, image_tags)
+            if known.done:
+                return
+        self._present_by_digest(tags, referrer_tags, image_tags, known)
+
+    def _present_by_name(self, tags, image_tags) -> NameReads:
+        """A rule on names alone (O(match), O(keep_tags)) on a registry that untags: no digest of a deleted tag read.
+
+        The rule's choice does not depend on what a tag points at, so only the kept tags are read (for
+        dangling tags and left-over throw-aways, removed whatever the rule says), and the first selected
+        tag, which learns how the registry deletes. If the registry has the referrers API, or does not
+        untag, or the first tag is no plain image, the digest route takes over from what was read here.
+        """
+        selection = self.policy.select([TagInfo(tag=tag, digest="") for tag in image_tags])
+        known = NameReads()
+        if not selection.delete:
+            return known  # nothing selected: the digest route reads no more than this one would
+        known.heads = resolve_tags(self.client, self.repository, selection.keep)
+        throwaways = find_throwaway_tags(self.client, self.repository, known.heads)
+        known.dangling = sorted((set(selection.keep) - set(known.heads)) | set(throwaways))
+        for tag in throwaways:
+            del known.heads[tag]
+        first = selection.delete[0]
+        head = self.client.head_manifest(self.repository, first)
+        if head is None or head_is_throwaway(self.client, self.repository, head) \
+                or has_referrers_api(self.client, self.repository, head.digest):
+            # Dangling or left over, or referrers to keep up (which needs the digests): digests decide.
+            return known
+        kept = sorted(set(selection.keep) - set(known.dangling))
+        self.result.update(kept_tags=kept, reasons=dict((tag, selection.reasons[tag]) for tag in kept))
+        self._diff(sorted(set(tags)), kept)
+        self.result["changed"] = True
+        known.heads[first] = head
+        known.probed = first
+        # The first tag goes as any tag whose digest was read: re-checked, then through a throw-away whose tag
+        # DELETE tells whether the registry untags.
+        self._execute(RemovalPlan(untag={first: head.digest}))
+        if not self.untag_support.supported:
+            return known
+        self.removed_by_name = True
+        try:
+            self._execute(RemovalPlan(by_name=selection.delete[1:], dangling=known.dangling))
+        finally:
+            self.result["msg"] = self._summary(len(kept))
+        known.done = True
+        return known
+
+    def _present_by_digest(self, tags, referrer_tags, image_tags, known: NameReads):
+        """Plan with every tag's digest (and creation time where the rule needs it), then remove."""
+        infos, media_types, dangling = self._tag_infos(image_tags, known)
         selection = self.policy.select(infos)
         tag_digests = dict((info.tag, info.digest) for info in infos)
         kept_digests = set(tag_digests[tag] for tag in selection.keep)
@@ -485,7 +586,13 @@ class RepoManager:
         kept = sorted(reasons)
         self.result.update(kept_tags=kept, reasons=reasons)
         self._diff(sorted(set(tag_digests) | set(dangling) | set(referrer_tags)), kept)
-        if not plan.tags:
+        if known.probed is not None:
+            # Removed already through a throw-away (learning that the registry does not untag); what its plan
+            # holds besides, the digest delete of its manifest, remains.
+            if known.probed not in plan.untag:
+                self.result["untagged_tags"] = [tag for tag in self.result["untagged_tags"] if tag != known.probed]
+            plan = plan_without(plan, known.probed)
+        elif not plan.tags:
             self.result["msg"] = "nothing to delete; %d tags kept" % len(kept)
             return
         self.result["changed"] = True
@@ -500,7 +607,12 @@ class RepoManager:
     def _summary(self, kept: int) -> str:
         """The one-line msg of a retention run; it says how the tags went and what GC must do."""
         result = self.result
-        if result["delete_method"] == "untag":
+        if result["delete_method"] == "untag" and self.removed_by_name:
+            how = "%d by tag delete, %d dangling tags cleared; a rule on names reads no digest of a deleted tag," \
+                  " so the manifests left untagged are not counted" % (
+                      len(result["untagged_tags"]), len(result["dangling_tags"]))
+            gc_note = GC_NOTE + " with delete-untagged, which frees untagged manifests"
+        elif result["delete_method"] == "untag":
             how = "%d by tag delete, %d dangling tags cleared; %d manifests are left untagged" % (
                 len(result["untagged_tags"]), len(result["dangling_tags"]), len(result["untagged_manifests"]))
             gc_note = GC_NOTE + " with delete-untagged, which frees untagged manifests"

@@ -10,6 +10,7 @@ import pytest
 from ansible_collections.dockhand.registry.plugins.module_utils.referrers import UntagSupport
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete import (
     THROWAWAY_ANNOTATION,
+    RemovalPlan,
     TagDeleteError,
     TagRemover,
     plan_removal,
@@ -131,3 +132,27 @@ def test_single_tag_removal_reports_its_method(fake, method):
     assert support.method == method
     assert registry.repos[REPO]["tags"]["keep"] == digests["shared"] and "s1" not in registry.repos[REPO]["tags"]
     assert user_digest_deletes(registry, digests) == []
+
+
+def test_tags_by_name_go_with_one_tag_delete_each_and_nothing_read():
+    registry, digests = seeded(FakeDistribution3())
+    support = UntagSupport()
+    TagRemover(registry, REPO, untag_support=support).execute(plan_removal(dict(registry.repos[REPO]["tags"]), ["s1"]))
+    assert support.supported is True
+    registry.calls.clear()
+    result = TagRemover(registry, REPO, untag_support=support).execute(RemovalPlan(by_name=["p1", "s2", "solo-1"]))
+    assert result.removed_tags == result.untagged == ["p1", "s2", "solo-1"] and result.delete_method == "untag"
+    assert registry.calls == [("repository_request", REPO, ("DELETE", "manifests", tag)) for tag in ["p1", "s2", "solo-1"]]
+    # the kept tag sharing s2's image, and every manifest, stay
+    assert registry.repos[REPO]["tags"]["keep"] == digests["shared"] and set(digests.values()) <= set(
+        registry.repos[REPO]["manifests"])
+
+
+@pytest.mark.parametrize("fake, supported", [(FakeDistribution2, False), (FakeDistribution3, None)])
+def test_tags_by_name_are_refused_unless_the_registry_is_known_to_untag(fake, supported):
+    registry, _digests = seeded(fake())
+    support = UntagSupport()
+    support.supported = supported
+    with pytest.raises(TagDeleteError, match="not known to delete single tags; nothing was done"):
+        TagRemover(registry, REPO, untag_support=support).execute(RemovalPlan(by_name=["s1"]))
+    assert registry.calls == []

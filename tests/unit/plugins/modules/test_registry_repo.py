@@ -20,11 +20,18 @@ from ansible_collections.dockhand.registry.plugins.module_utils.referrers import
     plan_add_referrer,
     referrers_tag,
 )
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import OCI_INDEX, Manifest
+from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete import (
+    THROWAWAY_ANNOTATION,
+    THROWAWAY_CONFIG,
+    throwaway_manifest,
+)
 from ansible_collections.dockhand.registry.plugins.modules import registry_repo
 from ansible_collections.dockhand.registry.tests.unit.plugins.module_utils.registry_fake import FakeRegistry
 from ansible_collections.dockhand.registry.tests.unit.plugins.module_utils.registry_fake_oci import (
     FakeDistribution2,
     FakeDistribution3,
+    FakeResponse,
 )
 from ansible_collections.dockhand.registry.tests.unit.plugins.modules.module_runner import run_module as run_module_main
 
@@ -399,3 +406,189 @@ def test_storage_of_emptying_a_repository_with_an_index(monkeypatch):
                                             _ansible_check_mode=True), registry)
     assert ok and plan["storage"] == dict(manifests=3, unlinked_blobs=len(expected),
                                           unlinked_bytes=stored_bytes(registry, "app", expected))
+
+
+# ------------------------------------------------------------------ a rule on names on a registry that untags
+
+NAMED = ["ci-1", "ci-2", "ci-3", "ci-4", "ci-shared"]
+
+
+def named_repository(fake=FakeDistribution3):
+    """ci-1..ci-4 (one image each) and ci-shared (the image of the kept tag stable) go; stable and v1 stay."""
+    registry = fake(REGISTRY)
+    digests = dict((tag, registry.add_image("app", [tag], marker=tag)) for tag in ["ci-1", "ci-2", "ci-3", "ci-4", "v1"])
+    digests["stable"] = registry.add_image("app", ["stable", "ci-shared"], marker="stable")
+    return registry, digests
+
+
+def requests_on(registry, tag):
+    return [call for call in registry.calls if call[2] == tag or (isinstance(call[2], tuple) and tag in call[2])]
+
+
+def test_a_rule_on_names_reads_no_digest_of_the_tags_it_deletes(monkeypatch):
+    registry, digests = named_repository()
+    ok, result = run_module(monkeypatch, dict(repository="app", match=["^ci-"]), registry)
+    assert ok and result["changed"] and result["delete_method"] == "untag"
+    assert result["deleted_tags"] == NAMED and result["untagged_tags"] == NAMED and result["kept_tags"] == ["stable", "v1"]
+    # the tag sharing the kept tag's image went alone; no manifest was deleted
+    assert registry.repos["app"]["tags"] == {"stable": digests["stable"], "v1": digests["v1"]}
+    assert set(digests.values()) <= set(registry.repos["app"]["manifests"])
+    # the digests of the deleted tags were not read, so no untagged manifest is reported (none made up)
+    assert result["untagged_manifests"] == [] and result["deleted_digests"] == []
+    assert "not counted" in result["msg"] and "delete-untagged" in result["msg"]
+    names = [(call[0], call[2]) for call in registry.calls]
+    # the plan: the tag list, a HEAD per kept tag, the first selected tag, and one referrers API question
+    assert names[:5] == [("list_tags", None), ("head_manifest", "stable"), ("head_manifest", "v1"),
+                         ("head_manifest", "ci-1"), ("repository_request", ("GET", "referrers", digests["ci-1"]))]
+    # every other selected tag: exactly one request, its tag DELETE, nothing read before it
+    for tag in NAMED[1:]:
+        assert requests_on(registry, tag) == [("repository_request", "app", ("DELETE", "manifests", tag))]
+    # ci-1 learnt the path (re-checked, re-pointed at a throw-away, tag DELETE); one throw-away in all, gone again
+    assert [call[0] for call in requests_on(registry, "ci-1")] == [
+        "head_manifest", "head_manifest", "put_manifest", "repository_request", "head_manifest"]
+    assert len([call for call in registry.calls if call[0] == "put_manifest"]) == 1
+    assert len([call for call in registry.calls if call[0] == "delete_manifest"]) == 2  # the delete probe, the throw-away
+    # plan 5, the delete probe 1, the untag probe 9 (manifest GET, re-check, config blob, PUT, DELETE, 2 HEADs,
+    # throw-away delete), then one DELETE per other tag
+    assert len(registry.calls) == 5 + 1 + 9 + len(NAMED) - 1
+
+
+def test_a_rule_on_names_plans_alike_in_check_mode_and_converges(monkeypatch):
+    registry, _digests = named_repository()
+    args = dict(repository="app", match=["^ci-"], keep_tags=["^ci-4$"], _ansible_check_mode=True, _ansible_diff=True)
+    ok, plan = run_module(monkeypatch, args, registry)
+    assert ok and plan["changed"] and plan["delete_method"] == "undecided" and len(registry.repos["app"]["tags"]) == 7
+    args["_ansible_check_mode"] = False
+    ok, result = run_module(monkeypatch, args, registry)
+    assert ok and result["delete_method"] == "untag"
+    for key in ("deleted_tags", "kept_tags", "reasons", "diff", "dangling_tags"):
+        assert result[key] == plan[key], key
+    assert sorted(registry.repos["app"]["tags"]) == plan["kept_tags"] == ["ci-4", "stable", "v1"]
+    ok, again = run_module(monkeypatch, args, registry)
+    assert ok and not again["changed"] and again["kept_tags"] == plan["kept_tags"]
+
+
+def test_a_tag_repointed_after_the_tag_list_still_goes_by_its_name(monkeypatch):
+    registry, digests = named_repository()
+    listed = registry.list_tags
+
+    def list_then_repoint(repository):
+        tags = listed(repository)
+        if "ci-3" in tags:
+            registry.repos["app"]["tags"]["ci-3"] = digests["v1"]  # pushed by someone else right after the list
+        return tags
+
+    monkeypatch.setattr(registry, "list_tags", list_then_repoint)
+    ok, result = run_module(monkeypatch, dict(repository="app", match=["^ci-"]), registry)
+    # the rule selects ci-3 by its name, whatever it points at; the image it now names stays with v1
+    assert ok and "ci-3" in result["deleted_tags"]
+    assert registry.repos["app"]["tags"] == {"stable": digests["stable"], "v1": digests["v1"]}
+
+
+def test_dangling_tags_on_the_name_route(monkeypatch):
+    registry, digests = named_repository()
+    missing = "sha256:" + "e" * 64
+    registry.repos["app"]["tags"].update({"ci-5": missing, "v9": missing})  # listed, 404: half done deletes
+    args = dict(repository="app", match=["^ci-"], _ansible_check_mode=True)
+    ok, plan = run_module(monkeypatch, args, registry)
+    assert ok and plan["dangling_tags"] == ["ci-5", "v9"]
+    args["_ansible_check_mode"] = False
+    ok, result = run_module(monkeypatch, args, registry)
+    assert ok and result["delete_method"] == "untag" and result["deleted_tags"] == plan["deleted_tags"]
+    # a kept tag is read, so v9 is found dangling; ci-5 is selected by name and goes by its tag DELETE unread
+    assert result["dangling_tags"] == ["v9"] and "ci-5" in result["untagged_tags"]
+    assert registry.repos["app"]["tags"] == {"stable": digests["stable"], "v1": digests["v1"]}
+    assert registry.dangling_tags("app") == []
+
+
+def test_a_left_over_throwaway_on_the_first_tag_hands_over_to_the_digest_route(monkeypatch):
+    registry, digests = named_repository()
+    # a run killed between its two writes left ci-1 on its throw-away manifest
+    registry.add_blob("app", THROWAWAY_CONFIG)
+    registry.put_manifest("app", "ci-1", throwaway_manifest("app", "ci-1"), OCI_MANIFEST)
+    leftover = registry.tag_digest("app", "ci-1")
+    ok, result = run_module(monkeypatch, dict(repository="app", match=["^ci-"]), registry)
+    assert ok and result["dangling_tags"] == ["ci-1"] and result["deleted_tags"] == NAMED
+    assert leftover not in registry.repos["app"]["manifests"]
+    assert registry.repos["app"]["tags"] == {"stable": digests["stable"], "v1": digests["v1"]}
+    # the digest route read every tag
+    assert len([call for call in registry.calls if call[0] == "head_manifest" and call[2] == "ci-3"]) >= 1
+
+
+class StoppedAfterTagDeletes(FakeDistribution3):
+    """SIGTERM arrives once ``count`` tag DELETEs have been answered."""
+
+    def __init__(self, host, count):
+        super().__init__(host)
+        self.count = count
+
+    def repository_request(self, method, repository, parts, what, query=None, ok=(200,)):
+        response = super().repository_request(method, repository, parts, what, query, ok)
+        if method == "DELETE" and ":" not in parts[1]:
+            self.count -= 1
+            if self.count == 0:
+                self.stop.request()
+        return response
+
+
+def test_a_run_stopped_on_the_name_route_converges_on_the_next(monkeypatch):
+    registry = StoppedAfterTagDeletes(REGISTRY, 2)
+    digests = dict((tag, registry.add_image("app", [tag], marker=tag)) for tag in NAMED + ["v1"])
+    ok, result = run_module(monkeypatch, dict(repository="app", match=["^ci-"]), registry)
+    assert not ok and "stopped by SIGTERM" in result["msg"] and "\n" not in result["msg"]
+    assert result["deleted_tags"] == ["ci-1", "ci-2"] and sorted(registry.repos["app"]["tags"]) == NAMED[2:] + ["v1"]
+    ok, result = run_module(monkeypatch, dict(repository="app", match=["^ci-"]), registry)
+    assert ok and result["deleted_tags"] == NAMED[2:] and registry.repos["app"]["tags"] == {"v1": digests["v1"]}
+    assert not any(THROWAWAY_ANNOTATION.encode() in body for body, _type in registry.repos["app"]["manifests"].values())
+
+
+def test_a_rule_on_names_on_2_8_takes_the_digest_route_unchanged(monkeypatch):
+    registry, digests = named_repository(FakeDistribution2)
+    ok, result = run_module(monkeypatch, dict(repository="app", match=["^ci-"]), registry)
+    assert ok and result["delete_method"] == "throwaway" and result["deleted_tags"] == NAMED
+    # images that lost every tag are deleted by digest, ci-1's too (it was the untag probe); ci-shared was untagged
+    assert sorted(result["deleted_digests"]) == sorted(digests[tag] for tag in NAMED[:4])
+    assert result["untagged_tags"] == ["ci-shared"] and result["untagged_manifests"] == []
+    assert set(registry.repos["app"]["manifests"]) == {digests["stable"], digests["v1"]}
+    assert registry.repos["app"]["tags"] == {"stable": digests["stable"], "v1": digests["v1"]}
+    # every tag read once for the plan (ci-1 once more, re-checked before its throw-away)
+    heads = [call[2] for call in registry.calls if call[0] == "head_manifest" and call[2] in NAMED + ["stable", "v1"]]
+    assert sorted(heads) == sorted(NAMED + ["stable", "v1", "ci-1", "ci-shared"])
+
+
+@pytest.mark.parametrize("referrer", ["cosign_tag", "referrers_api"])
+def test_a_rule_on_names_with_referrers_takes_the_digest_route(monkeypatch, referrer):
+    registry, digests = named_repository(lambda host: FakeDistribution3(host, referrers_api=referrer == "referrers_api"))
+    gone, kept = {}, {}
+    for image, found in (("ci-2", gone), ("v1", kept)):
+        if referrer == "cosign_tag":
+            found["tag"] = cosign_tag(digests[image], "sig")
+            found["digest"] = registry.add_image("app", [found["tag"]], marker="sig of " + image)
+        else:
+            found["digest"], _body = registry.add_referrer("app", digests[image], artifact_type="application/spdx+json",
+                                                           payload=b"sbom of " + image.encode())
+    args = dict(repository="app", match=["^ci-"], _ansible_check_mode=True)
+    ok, plan = run_module(monkeypatch, args, registry)
+    assert ok and plan["changed"]
+    args["_ansible_check_mode"] = False
+    ok, result = run_module(monkeypatch, args, registry)
+    assert ok and result["delete_method"] == "untag" and result["deleted_tags"] == plan["deleted_tags"]
+    assert result["deleted_referrers"] == plan["deleted_referrers"] and len(result["deleted_referrers"]) == 1
+    manifests, tags = registry.repos["app"]["manifests"], registry.repos["app"]["tags"]
+    assert kept["digest"] in manifests and digests["stable"] in manifests
+    if referrer == "cosign_tag":
+        assert gone["tag"] not in tags and tags[kept["tag"]] == kept["digest"]
+    else:
+        assert gone["digest"] not in manifests
+    # digests were read, so the manifests left untagged are reported
+    assert digests["ci-2"] in result["untagged_manifests"]
+
+
+def test_a_garbage_referrers_answer_stops_the_name_route_before_anything_is_deleted(monkeypatch):
+    registry, _digests = named_repository(lambda host: FakeDistribution3(host, referrers_api=True))
+    registry.referrers_answer = FakeResponse(200, b"<html>not an index</html>", {"Content-Type": OCI_INDEX})
+    before = dict(registry.repos["app"]["tags"])
+    ok, result = run_module(monkeypatch, dict(repository="app", match=["^ci-"]), registry)
+    assert not ok and "not JSON" in result["msg"] and "\n" not in result["msg"]
+    assert registry.repos["app"]["tags"] == before
+    assert not any(call[0] in ("put_manifest", "delete_manifest") for call in registry.calls)
