@@ -167,10 +167,11 @@ def _seconds(clock):
     return hours * 3600 + minutes * 60 + seconds
 
 
-def load_log(cases, log_path):
+def load_log(cases, log_path, main_log=None):
     """Fill the cases' results from the log of an earlier run (to re-render its report).
 
-    A case found in this log replaces what an earlier log gave for it.
+    A case found in this log replaces what an earlier log gave for it; a case measured only in a
+    log other than ``main_log`` says which run it comes from.
     """
     by_key = {case.key: case for case in cases}
     case = None
@@ -194,10 +195,12 @@ def load_log(cases, log_path):
                 if case is not None:
                     for tool in case.tools:
                         tool.results, tool.error = [], None
-                    case.notes = [n for n in case.notes if not n.startswith("measured again")]
+                    case.notes = [n for n in case.notes if not n.startswith(("measured again", "measured in a separate"))]
                     if log_path != getattr(case, "first_log", log_path):
                         case.notes.append("measured again in a later run (%s), which replaces the first run's figures"
                                           % os.path.basename(log_path))
+                    elif main_log and log_path != main_log:
+                        case.notes.append("measured in a separate run (%s)" % os.path.basename(log_path))
                     case.first_log = getattr(case, "first_log", log_path)
                 continue
             if case is None:
@@ -269,7 +272,7 @@ def main():
                 return 0
             elapsed = 0.0
             for log_path in args.report_from_log:
-                cases, seconds = load_log(cases, log_path)
+                cases, seconds = load_log(cases, log_path, args.report_from_log[0])
                 elapsed += seconds
             cases = [case for case in cases if any(tool.results or tool.error for tool in case.tools)]
             results = args.results or os.path.join(BENCH_DIR, "work", "smoke-results" if args.smoke else "results")
