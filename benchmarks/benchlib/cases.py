@@ -60,6 +60,11 @@ SMOKE = {
 }
 
 
+def _write_lines(path, lines):
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+
+
 def _rm(path):
     if os.path.isdir(path):
         shutil.rmtree(path, ignore_errors=True)
@@ -333,8 +338,7 @@ class Suite:
             state["snapshot"] = snapshot
             state["registry"] = self.registries.get("retention")
             doomed_file = ctx.path("retention", "doomed-%s.txt" % policy)
-            with open(doomed_file, "w", encoding="utf-8") as handle:
-                handle.write("\n".join(doomed) + "\n")
+            _write_lines(doomed_file, doomed)
             state["doomed_file"] = doomed_file
 
         def restore():
@@ -416,8 +420,7 @@ class Suite:
                 r.url, repository, tags), kind=FakeV3Registry)
             state["registry"] = self.registries.get("fake-v3", kind=FakeV3Registry)
             doomed_file = ctx.path("untag", "doomed.txt")
-            with open(doomed_file, "w", encoding="utf-8") as handle:
-                handle.write("\n".join(doomed) + "\n")
+            _write_lines(doomed_file, doomed)
             state["doomed_file"] = doomed_file
 
         def restore():

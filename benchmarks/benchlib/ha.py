@@ -18,7 +18,7 @@ import shutil
 import subprocess
 
 from .procs import check_call
-from .registry import CONFIG_TEMPLATE, Registry, free_port
+from .registry import CONFIG_TEMPLATE, LoopbackAddress, Registry, free_port
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HA_HELPER = os.path.join(REPO_ROOT, "tests", "testbed", "ha.py")
@@ -75,7 +75,7 @@ class RecordedProcess:
         return own[1] + sum(child[1] for child in children if child and child[0] == self.pid)
 
 
-class HaPair:
+class HaPair(LoopbackAddress):
     """nginx (round robin) -> replicas a and b on one storage folder, redis beside them.
 
     Same interface as a Registry where the cases need it: ``host`` is the balancer, start() and
@@ -99,14 +99,6 @@ class HaPair:
         self.helper_dir = os.path.join(self.workdir, "lb")
         self.helpers = []
         self.running = False
-
-    @property
-    def host(self):
-        return "127.0.0.1:%d" % self.port
-
-    @property
-    def url(self):
-        return "http://%s" % self.host
 
     def _helper(self, *args):
         return check_call([self.python, HA_HELPER] + list(args), timeout=120, what="tests/testbed/ha.py %s" % args[0])

@@ -50,7 +50,21 @@ def free_port():
         return sock.getsockname()[1]
 
 
-class Registry:
+class LoopbackAddress:
+    """host and url of something listening on 127.0.0.1:``port``."""
+
+    port = None
+
+    @property
+    def host(self):
+        return "127.0.0.1:%d" % self.port
+
+    @property
+    def url(self):
+        return "http://%s" % self.host
+
+
+class Registry(LoopbackAddress):
     """One registry process; ``host`` is ``127.0.0.1:PORT``."""
 
     def __init__(self, workdir, name):
@@ -61,14 +75,6 @@ class Registry:
         self.log = os.path.join(self.workdir, "registry.log")
         self.port = None
         self.proc = None
-
-    @property
-    def host(self):
-        return "127.0.0.1:%d" % self.port
-
-    @property
-    def url(self):
-        return "http://%s" % self.host
 
     def start(self):
         os.makedirs(self.workdir, exist_ok=True)
