@@ -115,7 +115,8 @@ class HaPair(LoopbackAddress):
         self.running = True
         self._helper(*argv)
         with open(os.path.join(self.helper_dir, "ha-pids.json"), encoding="utf-8") as handle:
-            self.helpers = [RecordedProcess(pid) for pid in json.load(handle).values()]
+            # The helper records {name: {"pid", "start_time"}}.
+            self.helpers = [RecordedProcess(started["pid"]) for started in json.load(handle).values()]
         for replica in self.replicas:
             replica.start()
         return self
