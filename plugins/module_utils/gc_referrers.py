@@ -13,7 +13,9 @@ tag ``sha256-<hex>`` of its subject. That tag is an image index; the collector m
 index and every manifest it lists, with their configs and layers.
 
 The steps: parse the dry run's ``manifest eligible for deletion: {<repo> <digest> [<tags>]}``
-lines (``emit("manifest eligible for deletion: %s", obj)`` of a ManifestDel{Name, Digest, Tags});
+lines (v3: ``emit("manifest eligible for deletion: %s", obj)`` of a ManifestDel{Name, Digest, Tags},
+after the mark phase), or distribution 2.8's ``manifest eligible for deletion: <digest>``, which it
+prints within the section its bare ``<repo>`` line opens;
 fetch each eligible manifest once; protect each one whose subject stays, repeating so that a
 referrer of a protected referrer is protected too; one referrers tag PUT per subject that lacks
 entries. The parsing and the decision are pure functions; ``protect_referrers`` does the requests.
@@ -46,6 +48,8 @@ from ansible_collections.dockhand.registry.plugins.module_utils.referrers import
 ELIGIBLE_MANIFEST_PREFIX = "manifest eligible for deletion: "
 # Go's %s of ManifestDel{Name string; Digest digest.Digest; Tags []string}: {name digest [tag tag]}.
 _ELIGIBLE_MANIFEST_RE = re.compile(r"^\{(?P<name>\S+) (?P<digest>\S+) \[(?P<tags>[^\[\]]*)\]\}$")
+# distribution 2.8 names only the digest, under the repository line that opened the section.
+_ELIGIBLE_DIGEST_RE = re.compile(r"^(?P<digest>[a-z0-9]+:[0-9a-f]+)$")
 # The collector's last mark-phase line; without it the output is cut short or from another program.
 _SUMMARY_RE = re.compile(r"^(\d+) blobs marked, (\d+) blobs and (\d+) manifests eligible for deletion$")
 
@@ -90,6 +94,7 @@ def parse_eligible_manifests(output: str) -> List[Eligible]:
     """
     found: List[Eligible] = []
     summary = None
+    section = None
     for number, raw in enumerate(output.splitlines(), 1):
         line = raw.strip()
         counts = _SUMMARY_RE.match(line)
@@ -97,17 +102,22 @@ def parse_eligible_manifests(output: str) -> List[Eligible]:
             summary = int(counts.group(3))
             continue
         if not line.startswith(ELIGIBLE_MANIFEST_PREFIX):
+            section = _repository_line(line) or section
             continue
-        match = _ELIGIBLE_MANIFEST_RE.match(line[len(ELIGIBLE_MANIFEST_PREFIX):])
+        rest = line[len(ELIGIBLE_MANIFEST_PREFIX):]
+        match = _ELIGIBLE_MANIFEST_RE.match(rest) or _ELIGIBLE_DIGEST_RE.match(rest)
         if match is None:
             raise _malformed(number, line, "not {name digest [tags]}")
+        name = match.groupdict().get("name") or section
         if not is_valid_digest(match.group("digest")):
             raise _malformed(number, line, "%s is no digest" % quoted(match.group("digest")))
+        if name is None:
+            raise _malformed(number, line, "a bare digest before any repository line")
         try:
-            validate_repository(match.group("name"))
+            validate_repository(name)
         except ImageReferenceError as exc:
             raise _malformed(number, line, str(exc))
-        entry = Eligible(match.group("name"), match.group("digest"))
+        entry = Eligible(name, match.group("digest"))
         if entry not in found:
             found.append(entry)
     if summary is None:
@@ -117,6 +127,16 @@ def parse_eligible_manifests(output: str) -> List[Eligible]:
         raise GcOutputError("the garbage-collect dry run counts %d manifests eligible for deletion but lists %d;"
                             " nothing was changed" % (summary, len(found)))
     return found
+
+
+def _repository_line(line: str) -> Optional[str]:
+    """``line`` when it is a bare repository name (the collector's section header), else None."""
+    if not line or " " in line:
+        return None
+    try:
+        return validate_repository(line)
+    except ImageReferenceError:
+        return None
 
 
 def subjects_to_check(eligible: Iterable[Eligible], subjects: Dict[Eligible, Optional[str]]) -> Set[Tuple[str, str]]:

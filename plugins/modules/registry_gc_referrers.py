@@ -48,6 +48,8 @@ options:
       - The standard output of C(registry garbage-collect --delete-untagged --dry-run <config>) of the registry
         given by O(registry), with distribution's C(manifest eligible for deletion:) lines and its
         C(<n> blobs marked, <n> blobs and <n> manifests eligible for deletion) summary.
+      - Both forms of the line are read, distribution 3's C({<repository> <digest> [<tags>]}) and distribution
+        2.8's bare C(<digest>) within the section its C(<repository>) line opens.
       - A line naming an eligible manifest that does not parse, a missing summary or a count that does not
         match fails the task before any request.
     type: str

@@ -69,12 +69,39 @@ def test_parses_v3_eligible_manifest_lines_with_and_without_tags():
     assert parse_eligible_manifests(output) == [Eligible(REPO, A), Eligible("other", B), Eligible(REPO, C)]
 
 
+# distribution 2.8's output (Debian's docker-registry 2.8, two repositories, shortened): a bare digest per line,
+# printed within the section its repository line opens.
+DISTRIBUTION_2_OUTPUT = """multi
+manifest eligible for deletion: %(a)s
+multi: marking manifest %(b)s 
+multi: marking blob %(c)s
+manifest eligible for deletion: %(c)s
+zz/other
+manifest eligible for deletion: %(a)s
+zz/other: marking manifest %(b)s 
+
+2 blobs marked, 3 blobs and 3 manifests eligible for deletion
+blob eligible for deletion: %(c)s
+""" % dict(a=A, b=B, c=C)
+
+
+def test_parses_distribution_2_eligible_digests_under_their_repository_line():
+    assert parse_eligible_manifests(DISTRIBUTION_2_OUTPUT) == [
+        Eligible("multi", A), Eligible("multi", C), Eligible("zz/other", A)]
+
+
+def test_a_bare_digest_before_any_repository_line_fails():
+    with pytest.raises(GcOutputError, match="line 1 .*a bare digest before any repository line"):
+        parse_eligible_manifests(DISTRIBUTION_2_OUTPUT.split("\n", 1)[1])
+
+
 def test_an_output_without_eligible_manifests_is_fine():
     assert parse_eligible_manifests(dry_run([])) == []
 
 
 @pytest.mark.parametrize("line, why", [
-    ("manifest eligible for deletion: %s" % A, "not {name digest [tags]}"),
+    ("manifest eligible for deletion: {%s}" % A, "not {name digest [tags]}"),
+    ("manifest eligible for deletion: %s [v1]" % A, "not {name digest [tags]}"),
     ("manifest eligible for deletion: {%s sha256:abc [v1]}" % REPO, "is no digest"),
     ("manifest eligible for deletion: {Team/App %s [v1]}" % A, "Team/App"),
     ("manifest eligible for deletion: {%s %s v1}" % (REPO, A), "not {name digest [tags]}"),
