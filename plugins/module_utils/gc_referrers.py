@@ -255,4 +255,3 @@ def protect_referrers(client, output: str, check_mode: bool) -> ProtectionResult
         skipped=[dict(repository=item.repository, digest=item.digest, subject=item.subject, reason=item.reason)
                  for item in skipped],
         eligible=len(eligible))
-

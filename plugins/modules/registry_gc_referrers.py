@@ -11,7 +11,7 @@ short_description: Keep the referrers of kept images through garbage-collect --d
 version_added: 1.0.0
 description:
   - C(registry garbage-collect --delete-untagged) of distribution deletes every manifest that has no tag and that
-    no kept manifest lists. A referrer (a signature, SBOM or attestation: an OCI manifest with a C(subject)) pushed
+    no kept manifest lists. A referrer (a signature, SBOM or attestation, that is an OCI manifest with a C(subject)) pushed
     by digest only is linked to its image by nothing but its own C(subject) field, which the collector does not
     follow, so it would be deleted although its image stays.
   - This module reads the output of a C(garbage-collect --delete-untagged --dry-run) of that registry

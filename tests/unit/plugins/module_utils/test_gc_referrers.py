@@ -120,7 +120,7 @@ def test_a_malformed_eligible_line_fails_with_one_line_before_any_request(line, 
 def test_an_output_cut_short_or_miscounted_fails():
     full = dry_run([(REPO, A, ["v1"])])
     with pytest.raises(GcOutputError, match="printed no .* line, so its output is incomplete; nothing was changed"):
-        parse_eligible_manifests(full.split("\n\n")[0])
+        parse_eligible_manifests(full.split("\n\n", maxsplit=1)[0])
     with pytest.raises(GcOutputError, match="counts 2 manifests eligible for deletion but lists 1"):
         parse_eligible_manifests(full.replace("and 1 manifests", "and 2 manifests"))
 
