@@ -71,18 +71,20 @@ def test_parses_v3_eligible_manifest_lines_with_and_without_tags():
 
 # distribution 2.8's output (Debian's docker-registry 2.8, two repositories, shortened): a bare digest per line,
 # printed within the section its repository line opens.
-DISTRIBUTION_2_OUTPUT = """multi
-manifest eligible for deletion: %(a)s
-multi: marking manifest %(b)s 
-multi: marking blob %(c)s
-manifest eligible for deletion: %(c)s
-zz/other
-manifest eligible for deletion: %(a)s
-zz/other: marking manifest %(b)s 
-
-2 blobs marked, 3 blobs and 3 manifests eligible for deletion
-blob eligible for deletion: %(c)s
-""" % dict(a=A, b=B, c=C)
+DISTRIBUTION_2_OUTPUT = "\n".join([
+    "multi",
+    "manifest eligible for deletion: %(a)s",
+    "multi: marking manifest %(b)s ",  # 2.8 ends this line with a space
+    "multi: marking blob %(c)s",
+    "manifest eligible for deletion: %(c)s",
+    "zz/other",
+    "manifest eligible for deletion: %(a)s",
+    "zz/other: marking manifest %(b)s ",
+    "",
+    "2 blobs marked, 3 blobs and 3 manifests eligible for deletion",
+    "blob eligible for deletion: %(c)s",
+    "",
+]) % dict(a=A, b=B, c=C)
 
 
 def test_parses_distribution_2_eligible_digests_under_their_repository_line():
