@@ -161,8 +161,8 @@ def plan_protection(eligible: Iterable[Eligible], subjects: Dict[Eligible, Optio
     kept: Set[Eligible] = set()
     # Each round protects at least one more referrer or ends: at most len(referrers) rounds.
     for _round in range(len(referrers) + 1):
-        newly = [entry for entry in referrers if entry not in kept and _stays(entry, subjects[entry], going, kept,
-                                                                               present)]
+        newly = [entry for entry in referrers
+                 if entry not in kept and _stays(entry, subjects[entry], going, kept, present)]
         if not newly:
             break
         kept.update(newly)

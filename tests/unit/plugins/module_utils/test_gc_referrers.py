@@ -45,8 +45,8 @@ def dry_run(eligible, blobs=(), marked=7):
         lines += [repository, "%s: marking manifest %s " % (repository, A), "%s: marking blob %s" % (repository, B)]
     lines += ["manifest eligible for deletion: {%s %s [%s]}" % (repository, digest, " ".join(tags))
               for repository, digest, tags in eligible]
-    lines += ["", "%d blobs marked, %d blobs and %d manifests eligible for deletion" % (marked, len(blobs),
-                                                                                         len(eligible))]
+    summary = "%d blobs marked, %d blobs and %d manifests eligible for deletion" % (marked, len(blobs), len(eligible))
+    lines += ["", summary]
     lines += ["blob eligible for deletion: %s" % digest for digest in blobs]
     lines += ["%s: layer link eligible for deletion: %s" % (REPO, digest) for digest in blobs]
     return "\n".join(lines) + "\n"
