@@ -290,9 +290,15 @@ class HtpasswdManager:
         return None
 
     def write(self, content):
+        # The file may be relabelled for the registry container (container_file_t, say); a rename would drop that.
+        kept_context = None
+        if self.module.selinux_enabled() and os.path.exists(self.path):
+            kept_context = self.module.selinux_context(self.path)
         with AtomicFile(self.path, new_file_mode=DEFAULT_MODE) as out:
             out.write(to_bytes(content))
             out.commit()
+        if kept_context is not None:
+            self.module.set_context_if_different(self.path, kept_context, False)
 
     def run(self):
         params = self.module.params

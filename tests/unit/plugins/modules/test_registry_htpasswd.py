@@ -154,6 +154,21 @@ def test_module_creates_0600_file_then_is_idempotent(monkeypatch, tmp_path):
     assert open(path).read() == content
 
 
+def test_a_rewrite_keeps_the_files_selinux_context(monkeypatch, tmp_path):
+    path = str(tmp_path / "htpasswd")
+    ok, result = run_module(monkeypatch, dict(path=path, rounds=4, users=users(("alice", "pw"))))
+    assert ok and result["changed"]
+    relabelled = ["system_u", "object_r", "container_file_t", "s0"]
+    restored = []
+    monkeypatch.setattr(registry_htpasswd.AnsibleModule, "selinux_enabled", lambda self: True)
+    monkeypatch.setattr(registry_htpasswd.AnsibleModule, "selinux_context", lambda self, where: list(relabelled))
+    monkeypatch.setattr(registry_htpasswd.AnsibleModule, "set_context_if_different",
+                        lambda self, where, context, changed, diff=None: restored.append((where, context)) or changed)
+    ok, result = run_module(monkeypatch, dict(path=path, rounds=4, users=users(("alice", "changed"))))
+    assert ok and result["changed"] and result["updated"] == ["alice"]
+    assert restored[0] == (path, relabelled)
+
+
 def test_module_check_mode_writes_nothing(monkeypatch, tmp_path):
     path = str(tmp_path / "htpasswd")
     ok, result = run_module(monkeypatch, dict(path=path, rounds=4, users=users(("a", "b")), _ansible_check_mode=True))
