@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Optional
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from ansible_collections.dockhand.registry.plugins.module_utils.errors import DockhandError, kind_words, one_line
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import RegistryError
@@ -112,6 +112,13 @@ def compute_digest(data: bytes, like: str = "sha256:") -> str:
 def is_digest(reference: str) -> bool:
     """Whether a manifest reference is a digest (tags have no colon)."""
     return ":" in reference
+
+
+def url_for_message(url: str) -> str:
+    """``url`` without its query and fragment, for messages: a pre-signed object-storage URL carries
+    its signature (X-Amz-Signature, a SAS ``sig``) there, and messages reach the task output."""
+    parts = urlsplit(str(url))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
 def normalize_registry_host(registry: str) -> str:

@@ -37,6 +37,7 @@ from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
     DOCKER_HUB_API_HOST,
     DOCKER_HUB_HOSTS,
     AnswerError,
+    url_for_message,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_answers import page_names
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_auth import (
@@ -490,7 +491,7 @@ class RegistryTransport:
             except _TIMEOUT_ERRORS as exc:
                 if isinstance(exc, _REFUSED_ERRORS):
                     raise RegistryConnectionError("cannot %s on registry %s: cannot connect to %s: %s%s" % (
-                        what, self.host, url, _reason_of(exc), tried))
+                        what, self.host, url_for_message(url), _reason_of(exc), tried))
                 raise RegistryConnectionError("cannot %s on registry %s: no answer within %s seconds (timeout)%s" % (
                     what, self.host, self.timeout, tried))
             except CONNECTION_ERRORS as exc:
@@ -502,12 +503,12 @@ class RegistryTransport:
                     self._sleep(0.05 * attempt)
                     continue
                 raise RegistryConnectionError("cannot %s on registry %s: cannot connect to %s: %s%s" % (
-                    what, self.host, url, _reason_of(exc), tried))
+                    what, self.host, url_for_message(url), _reason_of(exc), tried))
             except RegistryError:
                 raise
             except Exception as exc:
                 raise RegistryConnectionError("cannot %s on registry %s: %s%s" % (
-                    what, self.host, one_line(exc), tried))
+                    what, self.host, _QUERY_IN_TEXT_RE.sub("", one_line(exc)), tried))
             response.attempts = attempt + 1
             if response.status_code in RETRY_STATUSES and attempt + 1 < MAX_ATTEMPTS and replayable:
                 wait_for = _retry_after_seconds(response, attempt)
@@ -529,8 +530,8 @@ class RegistryTransport:
         if "certificate verify failed" in reason.lower() or "CERTIFICATE_VERIFY_FAILED" in reason:
             return ("TLS certificate verification failed for %s (%s): set %sca_cert to the CA that signed"
                     " the registry's certificate, or %svalidate_certs: false"
-                    % (url, reason, self.option_prefix, self.option_prefix))
-        return "TLS error talking to %s: %s" % (url, reason)
+                    % (url_for_message(url), reason, self.option_prefix, self.option_prefix))
+        return "TLS error talking to %s: %s" % (url_for_message(url), reason)
 
     def call(self, method, path_or_url, what, scopes, headers=None, ok=(200,), delete=False,
              not_found_ok=False, **kwargs):
@@ -660,9 +661,17 @@ def _is_ssl_error(exc) -> bool:
     return False
 
 
+# A query in requests' and urllib3's texts (``url: /x?X-Amz-Signature=...``, ``url='...'``), up to
+# where the URL ends.
+_QUERY_IN_TEXT_RE = re.compile(r"\?[^\s'\"()]*")
+
+
 def _reason_of(exc) -> str:
-    """The innermost useful text of a requests/urllib3 exception (``Connection refused``, not a repr chain)."""
-    text = one_line(exc)
+    """The innermost useful text of a requests/urllib3 exception (``Connection refused``, not a repr chain).
+
+    Without the queries of the URLs it names: a pre-signed URL's query is its signature.
+    """
+    text = _QUERY_IN_TEXT_RE.sub("", one_line(exc))
     for marker in ("Connection refused", "Name or service not known", "No route to host",
                    "Temporary failure in name resolution", "Connection reset by peer",
                    "certificate verify failed", "wrong version number", "timed out"):

@@ -535,6 +535,28 @@ def test_blob_redirect_to_another_host_drops_authorization(registry, other_host)
     assert "Authorization" not in storage["headers"]
 
 
+def closed_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("storage_url", [
+    "http://127.0.0.1:{closed}/bucket/x?X-Amz-Signature=SECRET&X-Amz-Credential=SECRET#SECRET",
+    # TLS to a port that speaks plain http: the TLS error message names the URL.
+    "https://{other}/bucket/x?sv=2022&sig=SECRET",
+])
+def test_failing_redirect_to_object_storage_does_not_show_the_signature(registry, other_host, storage_url):
+    location = storage_url.format(closed=closed_port(), other=urlsplit(other_host.url).netloc)
+    registry.app = lambda r: (307, {"Location": location}, b"") if "/blobs/" in r["path"] else (200, {}, {})
+    client = client_for(registry)
+    with pytest.raises(RegistryError) as info:
+        with client.open_blob("app", LAYER_DIGEST):
+            pass
+    message = str(info.value)
+    assert "SECRET" not in message and "/bucket/x" in message
+
+
 def test_streamed_blob_digest_is_verified(registry):
     registry.app = lambda r: (200, {}, LAYER + b"!") if "/blobs/" in r["path"] else (200, {}, {})
     client = client_for(registry)
