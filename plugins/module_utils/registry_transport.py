@@ -242,10 +242,17 @@ class RegistryTransport:
             raise RegistryError("registry must be host[:port] or an http(s) URL")
         text = str(registry).strip()
         explicit_scheme = None
+        if "@" in text.split("://", 1)[-1].split("/", 1)[0]:
+            # Checked before anything that echoes the text: what comes before the @ is a user name and
+            # maybe a password.
+            raise RegistryError("registry must not hold credentials (user@host): give them as username and password,"
+                                " or in docker_config")
         if "://" in text:
             parts = urlsplit(text)
             if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise RegistryError("registry %r: only http:// and https:// URLs are supported" % text)
+                # The scheme only: the rest of a malformed URL is not known to be free of secrets.
+                raise RegistryError("registry URL scheme %r: only http:// and https:// URLs are supported"
+                                    % text.split("://", 1)[0][:20])
             explicit_scheme = parts.scheme
             host = parts.netloc
             path = parts.path.rstrip("/")
@@ -258,10 +265,6 @@ class RegistryTransport:
         if host in DOCKER_HUB_HOSTS:
             host = DOCKER_HUB_API_HOST
             explicit_scheme = "https"
-        if "@" in host:
-            # Never echo it: what comes before the @ is a user name and maybe a password.
-            raise RegistryError("registry must not hold credentials (user@host): give them as username and password,"
-                                " or in docker_config")
         if not host or any(c in host for c in " ?#"):
             raise RegistryError("registry %r: expected host[:port] or an http(s) URL" % text)
         self.host = host

@@ -162,6 +162,23 @@ def test_bad_client_options(kwargs, message):
         RegistryClient(RegistrySettings(**kwargs))
 
 
+@pytest.mark.parametrize("registry", [
+    "htps://user:secret@registry.example",
+    "https://user:secret@registry.example/v2",
+    "user:secret@registry.example:5000",
+])
+def test_registry_with_credentials_is_refused_without_echoing_them(registry):
+    with pytest.raises(RegistryError, match="must not hold credentials") as info:
+        RegistryClient(RegistrySettings(registry))
+    assert "secret" not in str(info.value)
+
+
+def test_unsupported_scheme_error_gives_the_scheme_only():
+    with pytest.raises(RegistryError, match="only http:// and https://") as info:
+        RegistryClient(RegistrySettings("ftp://registry.example/some/path?token=secret"))
+    assert "'ftp'" in str(info.value) and "secret" not in str(info.value) and "registry.example" not in str(info.value)
+
+
 def test_bare_loopback_host_falls_back_to_plain_http(registry):
     registry.app = lambda r: (200, {}, {"repositories": ["a"]} if "_catalog" in r["path"] else {})
     client = new_client(registry.host)
