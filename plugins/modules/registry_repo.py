@@ -434,7 +434,7 @@ class RepoManager:
         protected = set()
         not_fetched = []
         for digest in sorted(kept_digests):
-            manifest = self.inspector.cached(digest)
+            manifest = self.inspector.cached(self.repository, digest)
             if manifest is None:
                 not_fetched.append(ManifestHead(digest, media_types.get(digest), None))
             else:
@@ -472,7 +472,7 @@ class RepoManager:
         by_digest = self.client.map_bounded(fetch, removed + kept_digests)
         by_tag = self.client.map_bounded(fetch, kept_by_tag)
         inspector.load_descendants([(self.repository, manifest) for manifest in by_digest + by_tag if manifest])
-        known = inspector.known()
+        known = inspector.known(self.repository)
         kept_roots = kept_digests + [manifest.digest for manifest in by_tag if manifest is not None]
         return unlinked_by_deleting(removed, kept_roots, known).to_result()
 
@@ -496,7 +496,7 @@ class RepoManager:
         # keep_last fetched these manifests already; untagging needs their exact bytes.
         fetched = {}
         for digest in set(plan.untag.values()) | set(plan.delete_digests):
-            manifest = self.inspector.cached(digest)
+            manifest = self.inspector.cached(self.repository, digest)
             if manifest is not None:
                 fetched[digest] = manifest
         remover = TagRemover(self.client, self.repository, self.stop, self.untag_support)
