@@ -133,6 +133,8 @@ options:
         registry untags or removes a tag that shares its image; they are not counted.
       - When the registry untags (RV(delete_method=untag)), the manifests losing every tag stay, untagged, and
         their bytes come back only when garbage collection runs with delete-untagged.
+      - With O(storage=true) the tags a rule deletes are read, so a rule on names alone (O(match), O(keep_tags))
+        takes the digest route's reads (a HEAD per tag) instead of deleting the selected tags unread.
       - Costs one manifest GET per deleted manifest, per distinct digest of a kept tag and per platform manifest
         or listed referrer, each digest once per run (the ones O(keep_last) fetched already are not fetched
         again), up to O(concurrency) at once. No config or layer is read; sizes come from the descriptors in the
@@ -521,7 +523,9 @@ class RepoManager:
         referrer_tags = sorted(tag for tag in tags if classify_tag(tag) is not None)
         image_tags = sorted(set(tags) - set(referrer_tags))
         known = NameReads()
-        if not self.module.check_mode and not self.policy.needs_creation_time and not referrer_tags:
+        # storage counts the bytes of the deleted tags' manifests, so it needs their digests: as check mode does.
+        if not self.module.check_mode and not self.policy.needs_creation_time and not referrer_tags \
+                and not self.module.params["storage"]:
             known = self._present_by_name(tags, image_tags)
             if known.done:
                 return
