@@ -29,8 +29,8 @@ description:
     candidate's manifest and image configuration is read. With them, with referrers to keep up, and on a registry
     that does not untag, every tag is read (a HEAD, unless its manifest was read already) to learn its digest, and
     each tag is read again right before it is removed and left, with an error, if it moved since the plan, since there
-    the plan depended on the digest. A rule on names alone (O(match), O(keep_tags)) on a registry that untags reads
-    only the kept tags (to find dangling ones, see RV(dangling_tags)) and the first selected tag (which learns how
+    the plan depended on the digest. A rule on names alone (O(match), O(keep_tags)) on a registry that untags, without
+    O(storage=true), reads only the kept tags (to find dangling ones, see RV(dangling_tags)) and the first selected tag (which learns how
     the registry deletes, and whether it has the referrers API); every other selected tag goes with one tag DELETE
     and nothing read before it. The rule's choice does not depend on what the tag points at, so a tag re-pointed
     between the tag list and its DELETE is still a tag the rule selects, and goes; a tag pushed after the tag list
