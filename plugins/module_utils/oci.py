@@ -33,6 +33,10 @@ INDEX_MEDIA_TYPES = (OCI_INDEX, DOCKER_MANIFEST_LIST)
 MANIFEST_ACCEPT = ", ".join(MANIFEST_MEDIA_TYPES)
 # The distribution spec has registries accept manifests up to 4 MiB; a bigger answer is not a manifest.
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+# Index levels followed below a tag: image index -> platform manifest is 1, a referrers tag's index
+# listing a signed index listing its platforms is 3. Real content never nests deeper, so deeper
+# nesting is refused (copy) or not followed (reports) rather than followed forever.
+MAX_INDEX_DEPTH = 4
 
 # Docker Hub. An image reference names it docker.io (index.docker.io is the old spelling);
 # its registry API answers at registry-1.docker.io. As the docker CLI does, only those two

@@ -16,14 +16,11 @@ from typing import Dict, List, Optional, Tuple
 
 from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
     DOCKER_HUB_API_HOST,
+    MAX_INDEX_DEPTH,
     Manifest,
     parse_created,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import RegistryNotFound
-
-# Index levels followed below a tag: image index -> platform manifest is 1, a referrers tag's index
-# listing a signed index listing its platforms is 3. Real content never nests deeper.
-MAX_INDEX_DEPTH = 4
 
 
 def hub_repository(client, repository: str) -> str:
