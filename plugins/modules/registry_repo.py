@@ -322,6 +322,7 @@ from ansible_collections.dockhand.registry.plugins.module_utils.referrers import
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import RegistryClient
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete import (
+    GC_NOTE,
     RemovalPlan,
     TagDeleteError,
     TagRemover,
@@ -349,10 +350,6 @@ from ansible_collections.dockhand.registry.plugins.module_utils.stop_request imp
 from ansible_collections.dockhand.registry.plugins.module_utils.storage_accounting import Unlinked, unlinked_by_deleting
 
 NOTHING_UNLINKED = Unlinked(manifests=0, blobs=0, bytes=0)
-GC_NOTE = (
-    "disk space returns only after the registry's garbage collection"
-    " (dockhand.registry.registry_server, tasks_from: garbage_collect)"
-)
 
 
 @dataclass
