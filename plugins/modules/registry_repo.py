@@ -349,7 +349,7 @@ from ansible_collections.dockhand.registry.plugins.module_utils.retention import
 from ansible_collections.dockhand.registry.plugins.module_utils.stop_request import stop_on_sigterm
 from ansible_collections.dockhand.registry.plugins.module_utils.storage_accounting import Unlinked, unlinked_by_deleting
 
-NOTHING_UNLINKED = Unlinked(manifests=0, blobs=0, bytes=0)
+NOTHING_UNLINKED = Unlinked(manifests=0, blobs=0, size=0)
 
 
 @dataclass
