@@ -125,6 +125,16 @@ def url_for_message(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
+# A query in requests' and urllib3's texts (``url: /x?X-Amz-Signature=...``, ``url='...'``), up to
+# where the URL ends.
+_QUERY_IN_TEXT_RE = re.compile(r"\?[^\s'\"()]*")
+
+
+def without_queries(text: str) -> str:
+    """``text`` (an HTTP library's exception text) without the queries of the URLs it names; see url_for_message."""
+    return _QUERY_IN_TEXT_RE.sub("", text)
+
+
 def normalize_registry_host(registry: str) -> str:
     """``host[:port]`` of the API for a ``registry`` option value (``docker.io`` means Docker Hub)."""
     text = registry.strip()

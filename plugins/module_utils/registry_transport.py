@@ -38,6 +38,7 @@ from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
     DOCKER_HUB_HOSTS,
     AnswerError,
     url_for_message,
+    without_queries,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_answers import page_names
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_auth import (
@@ -511,7 +512,7 @@ class RegistryTransport:
                 raise
             except Exception as exc:
                 raise RegistryConnectionError("cannot %s on registry %s: %s%s" % (
-                    what, self.host, _QUERY_IN_TEXT_RE.sub("", one_line(exc)), tried))
+                    what, self.host, without_queries(one_line(exc)), tried))
             response.attempts = attempt + 1
             if response.status_code in RETRY_STATUSES and attempt + 1 < MAX_ATTEMPTS and replayable:
                 wait_for = _retry_after_seconds(response, attempt)
@@ -664,17 +665,12 @@ def _is_ssl_error(exc) -> bool:
     return False
 
 
-# A query in requests' and urllib3's texts (``url: /x?X-Amz-Signature=...``, ``url='...'``), up to
-# where the URL ends.
-_QUERY_IN_TEXT_RE = re.compile(r"\?[^\s'\"()]*")
-
-
 def _reason_of(exc) -> str:
     """The innermost useful text of a requests/urllib3 exception (``Connection refused``, not a repr chain).
 
     Without the queries of the URLs it names: a pre-signed URL's query is its signature.
     """
-    text = _QUERY_IN_TEXT_RE.sub("", one_line(exc))
+    text = without_queries(one_line(exc))
     for marker in ("Connection refused", "Name or service not known", "No route to host",
                    "Temporary failure in name resolution", "Connection reset by peer",
                    "certificate verify failed", "wrong version number", "timed out"):
