@@ -44,6 +44,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
+from ansible_collections.dockhand.registry.plugins.module_utils.atomic_file import READ_CHUNK_SIZE
 from ansible_collections.dockhand.registry.plugins.module_utils.commit_changes import sha256_of_json
 from ansible_collections.dockhand.registry.plugins.module_utils.errors import DockhandError
 from ansible_collections.dockhand.registry.plugins.module_utils.image_reference import (
@@ -58,7 +59,6 @@ from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
 )
 
 BLOCK_SIZE = 512
-READ_CHUNK_SIZE = 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
 INDEX_FILE_NAMES = ("manifest.json", "repositories", "index.json", "oci-layout")
 MAX_INDEX_FILE_SIZE = 8 * 1024 * 1024

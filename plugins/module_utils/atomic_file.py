@@ -35,6 +35,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockhand.registry.plugins.module_utils.errors import DockhandError
 
 DIGEST_XATTR = "user.dockhand.registry.sha256"
+# Reads of local files (hashing, archive members): big enough that per-read overhead is negligible.
 READ_CHUNK_SIZE = 1024 * 1024
 # Written data is handed to the kernel for writeback in windows of this size.
 WRITEBACK_WINDOW = 32 * 1024 * 1024

@@ -50,7 +50,9 @@ except ImportError:
 
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
-DEFAULT_TIMEOUT = 60
+# Seconds to wait for an answer from the engine API (the engine doc fragment's timeout default); not
+# registry_options.DEFAULT_TIMEOUT, which bounds one registry request.
+ENGINE_TIMEOUT = 60
 # Big reads keep the per-read Python overhead negligible next to hashing and
 # writing; the buffer is reused, so memory does not grow with the stream.
 STREAM_BUFFER_SIZE = 1024 * 1024
@@ -95,7 +97,7 @@ def engine_argument_spec():
             fallback=(env_fallback, ["DOCKER_API_VERSION"]),
         ),
         timeout=dict(
-            type="int", default=DEFAULT_TIMEOUT, fallback=(env_fallback, ["DOCKER_TIMEOUT"]),
+            type="int", default=ENGINE_TIMEOUT, fallback=(env_fallback, ["DOCKER_TIMEOUT"]),
         ),
     )
 
@@ -131,7 +133,7 @@ def _tls_config(params):
 def connect_engine(params):
     """Return a ``docker.APIClient`` that has answered a ping, or raise EngineError."""
     host = params.get("docker_host") or DEFAULT_DOCKER_HOST
-    timeout = params.get("timeout") or DEFAULT_TIMEOUT
+    timeout = params.get("timeout") or ENGINE_TIMEOUT
     try:
         client = docker.APIClient(
             base_url=host,

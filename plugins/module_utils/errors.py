@@ -47,6 +47,8 @@ def run_or_fail(module, work, partial_result=None):
         failure = dict(partial_result() if partial_result else {})
         failure["msg"] = one_line(exc) or type(exc).__name__
     except Exception as exc:  # a bug, or a server stranger than every check: still one line
-        failure = dict(msg=unexpected_failure(exc), exception=traceback.format_exc())
+        # The partial result too: a bug after deletions must still report them (changed, deleted_tags).
+        failure = dict(partial_result() if partial_result else {})
+        failure.update(msg=unexpected_failure(exc), exception=traceback.format_exc())
     module.fail_json(**failure)
     return None  # not reached: fail_json exits

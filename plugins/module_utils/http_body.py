@@ -16,7 +16,8 @@ from ansible_collections.dockhand.registry.plugins.module_utils.errors import Do
 
 # Bodies read whole (not blobs): tag and catalog pages, manifests, error bodies, token answers.
 MAX_BODY_BYTES = 16 * 1024 * 1024
-READ_CHUNK_SIZE = 64 * 1024
+# One socket read of such a body; small, as the deadline is checked between reads.
+BODY_CHUNK_SIZE = 64 * 1024
 # A socket timeout this close to the deadline is the deadline.
 DEADLINE_SLACK = 0.05
 
@@ -53,7 +54,7 @@ def read_body(raw, deadline: float, limit: int = MAX_BODY_BYTES, decode: bool = 
             raise BodyDeadline()
         _limit_socket_wait(raw, left)
         try:
-            chunk = raw.read1(READ_CHUNK_SIZE, decode_content=decode)
+            chunk = raw.read1(BODY_CHUNK_SIZE, decode_content=decode)
         except Exception:
             # The socket wait cut to the deadline ran out: say so, not "no answer".
             if time.monotonic() >= deadline - DEADLINE_SLACK:

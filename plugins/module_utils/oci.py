@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Optional
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from ansible_collections.dockhand.registry.plugins.module_utils.errors import DockhandError, kind_words, one_line
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import RegistryError
@@ -33,6 +33,10 @@ INDEX_MEDIA_TYPES = (OCI_INDEX, DOCKER_MANIFEST_LIST)
 MANIFEST_ACCEPT = ", ".join(MANIFEST_MEDIA_TYPES)
 # The distribution spec has registries accept manifests up to 4 MiB; a bigger answer is not a manifest.
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+# Index levels followed below a tag: image index -> platform manifest is 1, a referrers tag's index
+# listing a signed index listing its platforms is 3. Real content never nests deeper, so deeper
+# nesting is refused (copy) or not followed (reports) rather than followed forever.
+MAX_INDEX_DEPTH = 4
 
 # Docker Hub. An image reference names it docker.io (index.docker.io is the old spelling);
 # its registry API answers at registry-1.docker.io. As the docker CLI does, only those two
@@ -112,6 +116,23 @@ def compute_digest(data: bytes, like: str = "sha256:") -> str:
 def is_digest(reference: str) -> bool:
     """Whether a manifest reference is a digest (tags have no colon)."""
     return ":" in reference
+
+
+def url_for_message(url: str) -> str:
+    """``url`` without its query and fragment, for messages: a pre-signed object-storage URL carries
+    its signature (X-Amz-Signature, a SAS ``sig``) there, and messages reach the task output."""
+    parts = urlsplit(str(url))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+# A query in requests' and urllib3's texts (``url: /x?X-Amz-Signature=...``, ``url='...'``), up to
+# where the URL ends.
+_QUERY_IN_TEXT_RE = re.compile(r"\?[^\s'\"()]*")
+
+
+def without_queries(text: str) -> str:
+    """``text`` (an HTTP library's exception text) without the queries of the URLs it names; see url_for_message."""
+    return _QUERY_IN_TEXT_RE.sub("", text)
 
 
 def normalize_registry_host(registry: str) -> str:

@@ -28,7 +28,12 @@ from ansible_collections.dockhand.registry.plugins.module_utils.http_body import
     BodyTooLarge,
     read_body,
 )
-from ansible_collections.dockhand.registry.plugins.module_utils.oci import DOCKER_HUB_HOSTS, AnswerError
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
+    DOCKER_HUB_HOSTS,
+    AnswerError,
+    url_for_message,
+    without_queries,
+)
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_answers import token_from_answer
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import (
     RegistryAuthError,
@@ -355,6 +360,7 @@ class RegistryAuth:
         realm = challenge.params.get("realm")
         if not realm:
             raise RegistryAuthError("registry %s sent a bearer challenge without realm" % self.registry, 401)
+        shown_realm = url_for_message(realm)  # messages name the token service without its query
         session = self._session_factory()
         creds = self.credentials
         deadline = time.monotonic() + self._timeout
@@ -385,30 +391,30 @@ class RegistryAuth:
             body = read_body(response.raw, deadline, decode=True)
         except BodyDeadline:
             raise RegistryConnectionError("cannot get a token from %s for registry %s: the answer did not arrive"
-                                          " completely within %s seconds (timeout)" % (realm, self.registry, self._timeout))
+                                          " completely within %s seconds (timeout)" % (shown_realm, self.registry, self._timeout))
         except BodyTooLarge:
             raise RegistryAuthError("token service %s of registry %s sent an answer larger than 16 MiB" % (
-                realm, self.registry))
+                shown_realm, self.registry))
         except RegistryError:
             raise
         except Exception as exc:
             raise RegistryConnectionError("cannot get a token from %s for registry %s: %s" % (
-                realm, self.registry, one_line(exc)))
+                shown_realm, self.registry, without_queries(one_line(exc))))
         self.tokens_fetched += 1
         if response.status_code in (401, 403):
             if creds:
-                raise self._rejected(response.status_code, "token service " + realm)
+                raise self._rejected(response.status_code, "token service " + shown_realm)
             raise self._missing_credentials()
         if response.status_code != 200:
             raise RegistryAuthError("token service %s of registry %s answered HTTP %d: %s" % (
-                realm, self.registry, response.status_code, one_line(body[:200].decode("utf-8", "replace"))),
+                shown_realm, self.registry, response.status_code, one_line(body[:200].decode("utf-8", "replace"))),
                 response.status_code)
         try:
             token, lifetime = token_from_answer(json.loads(body.decode("utf-8")))
         except ValueError as exc:
             # AnswerError is a ValueError too; json's own message says nothing to the user.
             why = str(exc) if isinstance(exc, AnswerError) else "the answer is not JSON"
-            raise RegistryAuthError("token service %s of registry %s answered badly: %s" % (realm, self.registry, why))
+            raise RegistryAuthError("token service %s of registry %s answered badly: %s" % (shown_realm, self.registry, why))
         lifetime = int(lifetime) if lifetime and lifetime > 0 else TOKEN_DEFAULT_LIFETIME
         margin = min(TOKEN_EXPIRY_MARGIN, lifetime / 4.0)
         return token, self._clock() + lifetime - margin

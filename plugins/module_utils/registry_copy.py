@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from typing import Dict, List
 
 from ansible_collections.dockhand.registry.plugins.module_utils.errors import DockhandError
+from ansible_collections.dockhand.registry.plugins.module_utils.oci import MAX_INDEX_DEPTH
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import RegistryError
 
-# Nested indexes deeper than this are refused rather than followed forever.
-MAX_INDEX_DEPTH = 4
 SAME_REPOSITORY = "same_repository"
 MOUNT = "mount"
 COPY = "copy"

@@ -68,6 +68,11 @@ THROWAWAY_MAX_BYTES = 1024
 # Rounds of "list the tags, clear what is left dangling" after unclear deletes. One round
 # suffices unless another client keeps writing to the repository at the same time.
 MAX_REPAIR_ROUNDS = 3
+# Said after every delete: a registry frees no disk space when a manifest goes, only its GC does.
+GC_NOTE = (
+    "disk space returns only after the registry's garbage collection"
+    " (dockhand.registry.registry_server, tasks_from: garbage_collect)"
+)
 
 
 THROWAWAY_CONFIG_DIGEST = sha256_digest(THROWAWAY_CONFIG)

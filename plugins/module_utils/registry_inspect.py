@@ -3,9 +3,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Read-only views of manifests: image config summary, layers, platforms, total size.
 
-``ManifestInspector`` fetches each manifest and image config at most once
-(content-addressed, so a digest is the cache key) and does bulk work with the
-client's ``map_bounded``.
+``ManifestInspector`` fetches each manifest and image config at most once per
+repository and does bulk work with the client's ``map_bounded``. The cache key is
+(repository, digest): content is addressed by digest, but whether a registry has it
+(and a 404 cached as None) is a matter of each repository.
 """
 
 from __future__ import annotations
@@ -15,14 +16,11 @@ from typing import Dict, List, Optional, Tuple
 
 from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
     DOCKER_HUB_API_HOST,
+    MAX_INDEX_DEPTH,
     Manifest,
     parse_created,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_errors import RegistryNotFound
-
-# Index levels followed below a tag: image index -> platform manifest is 1, a referrers tag's index
-# listing a signed index listing its platforms is 3. Real content never nests deeper.
-MAX_INDEX_DEPTH = 4
 
 
 def hub_repository(client, repository: str) -> str:
@@ -89,51 +87,52 @@ class ReadOnceClient:
 
 
 class ManifestInspector:
-    """Fetches manifests and configs for reporting; thread safe caches keyed by digest."""
+    """Fetches manifests and configs for reporting; thread safe caches keyed by (repository, digest)."""
 
     def __init__(self, client):
         self.client = client
         self._lock = threading.Lock()
-        self._manifests: Dict[str, Optional[Manifest]] = {}
-        self._configs: Dict[str, Optional[dict]] = {}
+        self._manifests: Dict[Tuple[str, str], Optional[Manifest]] = {}
+        self._configs: Dict[Tuple[str, str], Optional[dict]] = {}
 
     def manifest(self, repository: str, reference: str) -> Optional[Manifest]:
         """``get_manifest`` with a cache for digests (tags may move, so they are not cached)."""
-        if ":" in reference and reference in self._manifests:
-            return self._manifests[reference]
+        if ":" in reference and (repository, reference) in self._manifests:
+            return self._manifests[(repository, reference)]
         found = self.client.get_manifest(repository, reference)
         if found is not None:
             with self._lock:
-                self._manifests[found.digest] = found
+                self._manifests[(repository, found.digest)] = found
         elif ":" in reference:
             with self._lock:
-                self._manifests[reference] = None
+                self._manifests[(repository, reference)] = None
         return found
 
-    def cached(self, digest: str) -> Optional[Manifest]:
-        """The manifest ``digest`` if an earlier fetch (by tag or digest) already brought it."""
-        return self._manifests.get(digest)
+    def cached(self, repository: str, digest: str) -> Optional[Manifest]:
+        """The manifest ``digest`` of ``repository`` if an earlier fetch (by tag or digest) already brought it."""
+        return self._manifests.get((repository, digest))
 
-    def known(self) -> Dict[str, Optional[Manifest]]:
-        """Digest -> manifest of every fetch so far (None: the registry answered 404), as a copy."""
+    def known(self, repository: str) -> Dict[str, Optional[Manifest]]:
+        """Digest -> manifest of every fetch in ``repository`` so far (None: the registry answered 404), as a copy."""
         with self._lock:
-            return dict(self._manifests)
+            return dict((digest, manifest) for (name, digest), manifest in self._manifests.items()
+                        if name == repository)
 
     def config(self, repository: str, digest: str) -> Optional[dict]:
-        if digest in self._configs:
-            return self._configs[digest]
+        if (repository, digest) in self._configs:
+            return self._configs[(repository, digest)]
         try:
             data = self.client.get_blob_json(repository, digest)
         except RegistryNotFound:
             data = None
         with self._lock:
-            self._configs[digest] = data
+            self._configs[(repository, digest)] = data
         return data
 
     def _children(self, repository: str, manifest: Manifest) -> List[Manifest]:
         children = []
         for descriptor in manifest.child_descriptors:
-            child = self._manifests.get(descriptor.get("digest"))
+            child = self._manifests.get((repository, descriptor.get("digest")))
             if child is not None:
                 children.append(child)
         return children
@@ -145,10 +144,10 @@ class ManifestInspector:
             if manifest is None:
                 continue
             for descriptor in manifest.child_descriptors:
-                digest = descriptor.get("digest")
-                if digest and digest not in self._manifests and digest not in wanted:
-                    wanted[digest] = repository
-        self.client.map_bounded(lambda pair: self.manifest(pair[1], pair[0]), list(wanted.items()))
+                key = (repository, descriptor.get("digest"))
+                if key[1] and key not in self._manifests:
+                    wanted[key] = True
+        self.client.map_bounded(lambda key: self.manifest(*key), list(wanted))
 
     def load_descendants(self, items: List[Tuple[str, Manifest]], max_depth: int = MAX_INDEX_DEPTH) -> None:
         """``load_children`` again and again, for indexes that list indexes (a referrers tag listing a signed
@@ -157,11 +156,11 @@ class ManifestInspector:
         for _depth in range(max_depth):
             wanted = [(repository, descriptor.get("digest")) for repository, manifest in level
                       for descriptor in manifest.child_descriptors if descriptor.get("digest")]
-            new = [(repository, digest) for repository, digest in wanted if digest not in self._manifests]
+            new = [key for key in wanted if key not in self._manifests]
             if not new:
                 return
             self.load_children(level)
-            level = [(repository, self._manifests.get(digest)) for repository, digest in new]
+            level = [(repository, self._manifests.get((repository, digest))) for repository, digest in new]
             level = [item for item in level if item[1] is not None]
 
     def load_configs(self, items: List[Tuple[str, Manifest]]) -> None:
@@ -173,10 +172,10 @@ class ManifestInspector:
             images = self._children(repository, manifest) if manifest.is_index else [manifest]
             for image in images:
                 config = image.config_descriptor
-                digest = config.get("digest") if config else None
-                if digest and digest not in self._configs and digest not in wanted:
-                    wanted[digest] = repository
-        self.client.map_bounded(lambda pair: self.config(pair[1], pair[0]), list(wanted.items()))
+                key = (repository, config.get("digest") if config else None)
+                if key[1] and key not in self._configs:
+                    wanted[key] = True
+        self.client.map_bounded(lambda key: self.config(*key), list(wanted))
 
     def total_size(self, repository: str, manifest: Manifest) -> int:
         images = self._children(repository, manifest) if manifest.is_index else [manifest]
@@ -193,7 +192,7 @@ class ManifestInspector:
         values = []
         for image in images:
             config = image.config_descriptor
-            data = self._configs.get(config.get("digest")) if config else None
+            data = self._configs.get((repository, config.get("digest"))) if config else None
             if data and data.get("created"):
                 values.append(data["created"])
         if not manifest.is_index:

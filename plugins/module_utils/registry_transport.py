@@ -37,6 +37,8 @@ from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
     DOCKER_HUB_API_HOST,
     DOCKER_HUB_HOSTS,
     AnswerError,
+    url_for_message,
+    without_queries,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_answers import page_names
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_auth import (
@@ -241,10 +243,17 @@ class RegistryTransport:
             raise RegistryError("registry must be host[:port] or an http(s) URL")
         text = str(registry).strip()
         explicit_scheme = None
+        if "@" in text.split("://", 1)[-1].split("/", 1)[0]:
+            # Checked before anything that echoes the text: what comes before the @ is a user name and
+            # maybe a password.
+            raise RegistryError("registry must not hold credentials (user@host): give them as username and password,"
+                                " or in docker_config")
         if "://" in text:
             parts = urlsplit(text)
             if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise RegistryError("registry %r: only http:// and https:// URLs are supported" % text)
+                # The scheme only: the rest of a malformed URL is not known to be free of secrets.
+                raise RegistryError("registry URL scheme %r: only http:// and https:// URLs are supported"
+                                    % text.split("://", 1)[0][:20])
             explicit_scheme = parts.scheme
             host = parts.netloc
             path = parts.path.rstrip("/")
@@ -257,10 +266,6 @@ class RegistryTransport:
         if host in DOCKER_HUB_HOSTS:
             host = DOCKER_HUB_API_HOST
             explicit_scheme = "https"
-        if "@" in host:
-            # Never echo it: what comes before the @ is a user name and maybe a password.
-            raise RegistryError("registry must not hold credentials (user@host): give them as username and password,"
-                                " or in docker_config")
         if not host or any(c in host for c in " ?#"):
             raise RegistryError("registry %r: expected host[:port] or an http(s) URL" % text)
         self.host = host
@@ -490,7 +495,7 @@ class RegistryTransport:
             except _TIMEOUT_ERRORS as exc:
                 if isinstance(exc, _REFUSED_ERRORS):
                     raise RegistryConnectionError("cannot %s on registry %s: cannot connect to %s: %s%s" % (
-                        what, self.host, url, _reason_of(exc), tried))
+                        what, self.host, url_for_message(url), _reason_of(exc), tried))
                 raise RegistryConnectionError("cannot %s on registry %s: no answer within %s seconds (timeout)%s" % (
                     what, self.host, self.timeout, tried))
             except CONNECTION_ERRORS as exc:
@@ -502,12 +507,12 @@ class RegistryTransport:
                     self._sleep(0.05 * attempt)
                     continue
                 raise RegistryConnectionError("cannot %s on registry %s: cannot connect to %s: %s%s" % (
-                    what, self.host, url, _reason_of(exc), tried))
+                    what, self.host, url_for_message(url), _reason_of(exc), tried))
             except RegistryError:
                 raise
             except Exception as exc:
                 raise RegistryConnectionError("cannot %s on registry %s: %s%s" % (
-                    what, self.host, one_line(exc), tried))
+                    what, self.host, without_queries(one_line(exc)), tried))
             response.attempts = attempt + 1
             if response.status_code in RETRY_STATUSES and attempt + 1 < MAX_ATTEMPTS and replayable:
                 wait_for = _retry_after_seconds(response, attempt)
@@ -529,8 +534,8 @@ class RegistryTransport:
         if "certificate verify failed" in reason.lower() or "CERTIFICATE_VERIFY_FAILED" in reason:
             return ("TLS certificate verification failed for %s (%s): set %sca_cert to the CA that signed"
                     " the registry's certificate, or %svalidate_certs: false"
-                    % (url, reason, self.option_prefix, self.option_prefix))
-        return "TLS error talking to %s: %s" % (url, reason)
+                    % (url_for_message(url), reason, self.option_prefix, self.option_prefix))
+        return "TLS error talking to %s: %s" % (url_for_message(url), reason)
 
     def call(self, method, path_or_url, what, scopes, headers=None, ok=(200,), delete=False,
              not_found_ok=False, **kwargs):
@@ -661,8 +666,11 @@ def _is_ssl_error(exc) -> bool:
 
 
 def _reason_of(exc) -> str:
-    """The innermost useful text of a requests/urllib3 exception (``Connection refused``, not a repr chain)."""
-    text = one_line(exc)
+    """The innermost useful text of a requests/urllib3 exception (``Connection refused``, not a repr chain).
+
+    Without the queries of the URLs it names: a pre-signed URL's query is its signature.
+    """
+    text = without_queries(one_line(exc))
     for marker in ("Connection refused", "Name or service not known", "No route to host",
                    "Temporary failure in name resolution", "Connection reset by peer",
                    "certificate verify failed", "wrong version number", "timed out"):

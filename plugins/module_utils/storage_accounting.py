@@ -63,10 +63,10 @@ class Unlinked:
 
     manifests: int
     blobs: int
-    bytes: int
+    size: int  # bytes of those blobs
 
     def to_result(self) -> dict:
-        return dict(manifests=self.manifests, unlinked_blobs=self.blobs, unlinked_bytes=self.bytes)
+        return dict(manifests=self.manifests, unlinked_blobs=self.blobs, unlinked_bytes=self.size)
 
 
 def _size(value) -> int:
@@ -158,7 +158,7 @@ def unlinked(removed: Iterable[object], kept: Iterable[object]) -> Unlinked:
     removed = [manifest for manifest in removed if manifest.digest not in kept_sizes]
     freed = dict((digest, size) for digest, size in blobs_of(removed).items() if digest not in kept_sizes)
     return Unlinked(manifests=len(set(manifest.digest for manifest in removed)), blobs=len(freed),
-                    bytes=sum(freed.values()))
+                    size=sum(freed.values()))
 
 
 def unlinked_by_deleting(deleted: Iterable[str], kept_roots: Iterable[str],

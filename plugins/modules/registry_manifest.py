@@ -300,6 +300,7 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_copy im
     summarize,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete import (
+    GC_NOTE,
     TagRemover,
     index_children,
     plan_referrers_of,
@@ -315,8 +316,6 @@ from ansible_collections.dockhand.registry.plugins.module_utils.registry_options
     validate_manifest_reference,
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.stop_request import stop_on_sigterm
-
-GC_NOTE = "disk space returns only after the registry's garbage collection"
 
 
 def same_host(left: str, right: str) -> bool:

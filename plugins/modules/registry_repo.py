@@ -29,8 +29,8 @@ description:
     candidate's manifest and image configuration is read. With them, with referrers to keep up, and on a registry
     that does not untag, every tag is read (a HEAD, unless its manifest was read already) to learn its digest, and
     each tag is read again right before it is removed and left, with an error, if it moved since the plan, since there
-    the plan depended on the digest. A rule on names alone (O(match), O(keep_tags)) on a registry that untags reads
-    only the kept tags (to find dangling ones, see RV(dangling_tags)) and the first selected tag (which learns how
+    the plan depended on the digest. A rule on names alone (O(match), O(keep_tags)) on a registry that untags, without
+    O(storage=true), reads only the kept tags (to find dangling ones, see RV(dangling_tags)) and the first selected tag (which learns how
     the registry deletes, and whether it has the referrers API); every other selected tag goes with one tag DELETE
     and nothing read before it. The rule's choice does not depend on what the tag points at, so a tag re-pointed
     between the tag list and its DELETE is still a tag the rule selects, and goes; a tag pushed after the tag list
@@ -133,6 +133,8 @@ options:
         registry untags or removes a tag that shares its image; they are not counted.
       - When the registry untags (RV(delete_method=untag)), the manifests losing every tag stay, untagged, and
         their bytes come back only when garbage collection runs with delete-untagged.
+      - With O(storage=true) the tags a rule deletes are read, so a rule on names alone (O(match), O(keep_tags))
+        takes the digest route's reads (a HEAD per tag) instead of deleting the selected tags unread.
       - Costs one manifest GET per deleted manifest, per distinct digest of a kept tag and per platform manifest
         or listed referrer, each digest once per run (the ones O(keep_last) fetched already are not fetched
         again), up to O(concurrency) at once. No config or layer is read; sizes come from the descriptors in the
@@ -320,6 +322,7 @@ from ansible_collections.dockhand.registry.plugins.module_utils.referrers import
 )
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_client import RegistryClient
 from ansible_collections.dockhand.registry.plugins.module_utils.registry_delete import (
+    GC_NOTE,
     RemovalPlan,
     TagDeleteError,
     TagRemover,
@@ -346,11 +349,7 @@ from ansible_collections.dockhand.registry.plugins.module_utils.retention import
 from ansible_collections.dockhand.registry.plugins.module_utils.stop_request import stop_on_sigterm
 from ansible_collections.dockhand.registry.plugins.module_utils.storage_accounting import Unlinked, unlinked_by_deleting
 
-NOTHING_UNLINKED = Unlinked(manifests=0, blobs=0, bytes=0)
-GC_NOTE = (
-    "disk space returns only after the registry's garbage collection"
-    " (dockhand.registry.registry_server, tasks_from: garbage_collect)"
-)
+NOTHING_UNLINKED = Unlinked(manifests=0, blobs=0, size=0)
 
 
 @dataclass
@@ -434,7 +433,7 @@ class RepoManager:
         protected = set()
         not_fetched = []
         for digest in sorted(kept_digests):
-            manifest = self.inspector.cached(digest)
+            manifest = self.inspector.cached(self.repository, digest)
             if manifest is None:
                 not_fetched.append(ManifestHead(digest, media_types.get(digest), None))
             else:
@@ -472,7 +471,7 @@ class RepoManager:
         by_digest = self.client.map_bounded(fetch, removed + kept_digests)
         by_tag = self.client.map_bounded(fetch, kept_by_tag)
         inspector.load_descendants([(self.repository, manifest) for manifest in by_digest + by_tag if manifest])
-        known = inspector.known()
+        known = inspector.known(self.repository)
         kept_roots = kept_digests + [manifest.digest for manifest in by_tag if manifest is not None]
         return unlinked_by_deleting(removed, kept_roots, known).to_result()
 
@@ -496,7 +495,7 @@ class RepoManager:
         # keep_last fetched these manifests already; untagging needs their exact bytes.
         fetched = {}
         for digest in set(plan.untag.values()) | set(plan.delete_digests):
-            manifest = self.inspector.cached(digest)
+            manifest = self.inspector.cached(self.repository, digest)
             if manifest is not None:
                 fetched[digest] = manifest
         remover = TagRemover(self.client, self.repository, self.stop, self.untag_support)
@@ -521,7 +520,9 @@ class RepoManager:
         referrer_tags = sorted(tag for tag in tags if classify_tag(tag) is not None)
         image_tags = sorted(set(tags) - set(referrer_tags))
         known = NameReads()
-        if not self.module.check_mode and not self.policy.needs_creation_time and not referrer_tags:
+        # storage counts the bytes of the deleted tags' manifests, so it needs their digests: as check mode does.
+        if not self.module.check_mode and not self.policy.needs_creation_time and not referrer_tags \
+                and not self.module.params["storage"]:
             known = self._present_by_name(tags, image_tags)
             if known.done:
                 return

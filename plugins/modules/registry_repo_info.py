@@ -304,7 +304,8 @@ class RepositoryLister:
         roots = {}
         for name, manifest in items:
             roots.setdefault(name, set()).add(manifest.digest)
-        reaches = dict((entry["name"], reachable(roots.get(entry["name"], ()), inspector.known()))
+        # Each repository's own reads: a manifest missing in one may well be in another.
+        reaches = dict((entry["name"], reachable(roots.get(entry["name"], ()), inspector.known(entry["name"])))
                        for entry in repositories)
         report = account(dict((name, reach.manifests) for name, reach in reaches.items()))
         for entry in repositories:

@@ -68,5 +68,20 @@ def test_a_bug_is_one_line_with_its_traceback():
     assert "Traceback" in result["exception"] and "KeyError" in result["exception"]
 
 
+def test_a_bug_after_deletions_still_reports_them():
+    done = dict(changed=False, deleted_tags=[])
+
+    def work():
+        done.update(changed=True, deleted_tags=["v0"])
+        return {}["missing"]
+
+    with pytest.raises(Failed) as info:
+        run_or_fail(FakeModule(), work, lambda: dict(done))
+    result = info.value.args[0]
+    assert result["changed"] is True and result["deleted_tags"] == ["v0"]
+    assert result["msg"] == "unexpected error, please report it: KeyError: 'missing'"
+    assert "KeyError" in result["exception"]
+
+
 def test_success_returns_what_the_work_returned():
     assert run_or_fail(FakeModule(), lambda: dict(changed=False)) == dict(changed=False)

@@ -18,6 +18,8 @@ from ansible_collections.dockhand.registry.plugins.module_utils.oci import (
     parse_created,
     sha256_digest,
     sha256_digest_of_chunks,
+    url_for_message,
+    without_queries,
 )
 
 
@@ -77,3 +79,16 @@ def test_a_manifest_descriptor_may_lack_media_type_and_size_a_referrer_descripto
         check_descriptor({"digest": DIGEST, "mediaType": "x", "size": 1, "artifactType": 5}, "entry 0", complete=True)
     complete = {"digest": DIGEST, "mediaType": "x", "size": 1, "annotations": {"a": "b"}}
     assert check_descriptor(complete, "entry 0", complete=True) is complete
+
+
+def test_url_for_message_drops_query_and_fragment():
+    assert url_for_message("https://bucket.example/x/y?X-Amz-Signature=SECRET&a=b#frag") == "https://bucket.example/x/y"
+    assert url_for_message("http://127.0.0.1:5000/v2/") == "http://127.0.0.1:5000/v2/"
+
+
+def test_without_queries_drops_the_queries_from_an_exception_text():
+    text = ("HTTPSConnectionPool(host='bucket.example', port=443): Max retries exceeded with url:"
+            " /x?sv=2022&sig=SECRET (Caused by NewConnectionError('<urllib3.connection.HTTPSConnection>:"
+            " Failed to establish a new connection: [Errno 111] Connection refused'))")
+    cleaned = without_queries(text)
+    assert "SECRET" not in cleaned and "url: /x (Caused by" in cleaned and "Connection refused" in cleaned

@@ -162,6 +162,23 @@ def test_bad_client_options(kwargs, message):
         RegistryClient(RegistrySettings(**kwargs))
 
 
+@pytest.mark.parametrize("registry", [
+    "htps://user:secret@registry.example",
+    "https://user:secret@registry.example/v2",
+    "user:secret@registry.example:5000",
+])
+def test_registry_with_credentials_is_refused_without_echoing_them(registry):
+    with pytest.raises(RegistryError, match="must not hold credentials") as info:
+        RegistryClient(RegistrySettings(registry))
+    assert "secret" not in str(info.value)
+
+
+def test_unsupported_scheme_error_gives_the_scheme_only():
+    with pytest.raises(RegistryError, match="only http:// and https://") as info:
+        RegistryClient(RegistrySettings("ftp://registry.example/some/path?token=secret"))
+    assert "'ftp'" in str(info.value) and "secret" not in str(info.value) and "registry.example" not in str(info.value)
+
+
 def test_bare_loopback_host_falls_back_to_plain_http(registry):
     registry.app = lambda r: (200, {}, {"repositories": ["a"]} if "_catalog" in r["path"] else {})
     client = new_client(registry.host)
@@ -533,6 +550,28 @@ def test_blob_redirect_to_another_host_drops_authorization(registry, other_host)
     assert registry.requests("GET", "/v2/app/blobs/")[-1]["headers"]["Authorization"].startswith("Basic ")
     [storage] = other_host.requests("GET", "/storage")
     assert "Authorization" not in storage["headers"]
+
+
+def closed_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("storage_url", [
+    "http://127.0.0.1:{closed}/bucket/x?X-Amz-Signature=SECRET&X-Amz-Credential=SECRET#SECRET",
+    # TLS to a port that speaks plain http: the TLS error message names the URL.
+    "https://{other}/bucket/x?sv=2022&sig=SECRET",
+])
+def test_failing_redirect_to_object_storage_does_not_show_the_signature(registry, other_host, storage_url):
+    location = storage_url.format(closed=closed_port(), other=urlsplit(other_host.url).netloc)
+    registry.app = lambda r: (307, {"Location": location}, b"") if "/blobs/" in r["path"] else (200, {}, {})
+    client = client_for(registry)
+    with pytest.raises(RegistryError) as info:
+        with client.open_blob("app", LAYER_DIGEST):
+            pass
+    message = str(info.value)
+    assert "SECRET" not in message and "/bucket/x" in message
 
 
 def test_streamed_blob_digest_is_verified(registry):

@@ -93,3 +93,40 @@ def test_index_summary_counts_shared_blobs_once_and_fetches_each_digest_once():
     assert len(configs) == 2
     # The amd64 image was already fetched by its tag, so only arm64 is fetched by digest.
     assert ("manifest", arm.digest) in client.fetches and ("manifest", amd.digest) not in client.fetches
+
+
+class PerRepositoryClient(FakeClient):
+    """FakeClient whose manifests are per repository: ``manifests`` maps (repository, reference)."""
+
+    def get_manifest(self, repository, reference):
+        self.fetches.append(("manifest", repository, reference))
+        return self.manifests.get((repository, reference))
+
+
+def two_platform_index():
+    shared = "sha256:" + "5" * 64
+    amd, _amd_config = image("2021-01-01T00:00:00Z", shared, 10, "amd64")
+    arm, _arm_config = image("2022-01-01T00:00:00Z", shared, 20, "arm64")
+    index_body = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": DOCKER_MANIFEST, "size": amd.size, "digest": amd.digest},
+        {"mediaType": DOCKER_MANIFEST, "size": arm.size, "digest": arm.digest},
+    ]}).encode()
+    return Manifest(digest_of(index_body), OCI_INDEX, index_body), amd, arm
+
+
+def test_a_child_missing_in_one_repository_is_not_missing_in_another():
+    index, amd, arm = two_platform_index()
+    # Repository "full" has both platforms; "partial" lost the arm64 one.
+    manifests = {("full", index.digest): index, ("full", amd.digest): amd, ("full", arm.digest): arm,
+                 ("partial", index.digest): index, ("partial", amd.digest): amd}
+    for order in (["partial", "full"], ["full", "partial"]):
+        inspector = ManifestInspector(PerRepositoryClient(manifests, {}))
+        inspector.load_descendants([(name, index) for name in order])
+        assert inspector.known("full")[arm.digest] is arm
+        assert inspector.known("partial")[arm.digest] is None
+        assert inspector.known("partial")[amd.digest] is amd
+        assert inspector.cached("partial", arm.digest) is None and inspector.cached("full", arm.digest) is arm
+        # Asked again: answered from the cache, per repository.
+        fetched = len(inspector.client.fetches)
+        assert inspector.manifest("partial", arm.digest) is None and inspector.manifest("full", arm.digest) is arm
+        assert len(inspector.client.fetches) == fetched

@@ -453,6 +453,24 @@ def test_a_rule_on_names_reads_no_digest_of_the_tags_it_deletes(monkeypatch):
     assert len(registry.calls) == 5 + 1 + 9 + len(NAMED) - 1
 
 
+def test_a_rule_on_names_with_storage_counts_alike_in_check_mode_and_for_real(monkeypatch):
+    registry, digests = named_repository()
+    args = dict(repository="app", match=["^ci-"], storage=True, _ansible_check_mode=True)
+    ok, plan = run_module(monkeypatch, args, registry)
+    # ci-1..ci-4 take their own image; ci-shared's image stays with stable.
+    own = set()
+    for tag in ("ci-1", "ci-2", "ci-3", "ci-4"):
+        own.update(own_blobs(registry, "app", digests[tag]))
+    own -= set(own_blobs(registry, "app", digests["stable"]))
+    assert ok and plan["storage"]["manifests"] == 4 and plan["storage"]["unlinked_bytes"] > 0
+    assert plan["storage"]["unlinked_blobs"] == len(own)
+    args["_ansible_check_mode"] = False
+    ok, result = run_module(monkeypatch, args, registry)
+    assert ok and result["changed"] and result["delete_method"] == "untag"
+    assert result["storage"] == plan["storage"]
+    assert result["deleted_tags"] == plan["deleted_tags"] == NAMED
+
+
 def test_a_rule_on_names_plans_alike_in_check_mode_and_converges(monkeypatch):
     registry, _digests = named_repository()
     args = dict(repository="app", match=["^ci-"], keep_tags=["^ci-4$"], _ansible_check_mode=True, _ansible_diff=True)
