@@ -75,7 +75,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 protected:
-  description: The eligible referrers whose subject stays, each now listed in its subject's referrers tag.
+  description: >-
+    The eligible referrers whose subject stays, each listed (in check mode: would be listed) in its subject's
+    referrers tag.
   returned: success
   type: list
   elements: dict
