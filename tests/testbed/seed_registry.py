@@ -194,7 +194,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--registry", required=True, help="host:port or URL")
     parser.add_argument("--username")
-    parser.add_argument("--password")
+    parser.add_argument("--password", default=os.environ.get("SEED_REGISTRY_PASSWORD"),
+                        help="or SEED_REGISTRY_PASSWORD, which keeps it off the command line")
     parser.add_argument("--ca", help="CA bundle for https registries")
     parser.add_argument("--repository", help="one repository to fill")
     parser.add_argument("--tags", nargs="*", default=[], help="tags to create in --repository")
